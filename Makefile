@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+
+.PHONY: install install-dev serve test lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e .
+	touch $@
+
+$(DEV): pyproject.toml constraints.txt $(RUNTIME)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(RUNTIME)
+install-dev: $(DEV)
+
+## Start lockgate on 127.0.0.1:8080 with SQLite (providers from OPENAI_API_KEY etc. or lockgate.toml).
+serve: $(RUNTIME)
+	$(BIN)/lockgate serve
+
+## Install everything and run the whole test suite.
+test: $(DEV)
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## ruff and mypy (strict) over the package.
+lint: $(DEV)
+	$(BIN)/ruff check lockgate tests
+	$(BIN)/mypy
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) build *.egg-info

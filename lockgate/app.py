@@ -1,0 +1,117 @@
+"""Gateway: builds every part from Settings once, and owns startup and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+
+import aiohttp
+
+from lockgate.config import Settings, load_settings
+from lockgate.errors import NotFound
+from lockgate.observe.record import LogRecord
+from lockgate.observe.sink import LogSink, SinkOptions
+from lockgate.providers.base import Provider, build_providers
+from lockgate.routing.resolve import Router
+from lockgate.routing.response_ids import ResponseDirectory
+from lockgate.server.asgi import GatewayApp
+from lockgate.server.auth import KeyCache, extract_key
+from lockgate.store import keys as key_store
+from lockgate.store.db import migrate, open_engine
+from lockgate.store.requests import provider_for_response
+from lockgate.upstream import open_session
+
+__all__ = ["Gateway", "create_app"]
+
+log = logging.getLogger("lockgate")
+
+
+class _NullSink:
+    """Logging switched off (log.enabled = false)."""
+
+    def submit(self, record: LogRecord) -> None:
+        pass
+
+
+class Gateway:
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.router = Router(settings)
+        self.providers: dict[str, Provider] = build_providers(settings.providers, env)
+        self.responses = ResponseDirectory()
+        self.engine = open_engine(settings.database_url)
+        opts = settings.log
+        self._log_sink = LogSink(self.engine, SinkOptions(
+            store_bodies=opts.bodies, max_body_bytes=opts.max_body_bytes, queue_size=opts.queue_size,
+            queue_max_bytes=opts.queue_max_bytes, batch_rows=opts.batch_rows, batch_bytes=opts.batch_bytes,
+            flush_interval=opts.flush_interval, spool_path=settings.spool_path))
+        self._sink: LogSink | _NullSink = self._log_sink if opts.enabled else _NullSink()
+        self._keys = KeyCache(lambda: key_store.load_active_keys(self.engine),
+                              settings.server.key_refresh_interval)
+        self._session: aiohttp.ClientSession | None = None
+        self._ready = False
+        self.app = GatewayApp(self, self.startup, self.shutdown)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "Gateway.startup() has not run"
+        return self._session
+
+    @property
+    def sink(self) -> LogSink | _NullSink:
+        return self._sink
+
+    @property
+    def log_sink(self) -> LogSink:
+        return self._log_sink
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    async def startup(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, migrate, self.engine)
+        if self.settings.log.enabled:
+            self._log_sink.start()
+        if self.settings.server.auth == "keys":
+            await self._keys.start()
+        self._session = open_session(self.settings.upstream)
+        self._ready = True
+
+    async def shutdown(self) -> None:
+        self._ready = False
+        await self._keys.stop()
+        if self._session is not None:
+            await self._session.close()
+        if self.settings.log.enabled:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._log_sink.close, max(self.settings.server.shutdown_timeout, 5.0))
+        self.engine.dispose()
+
+    async def authenticate(self, authorization: str | None, x_api_key: str | None) -> key_store.KeyRecord | None:
+        if self.settings.server.auth == "none":
+            return None
+        return await self._keys.authenticate(extract_key(authorization, x_api_key))
+
+    async def provider_for_response(self, response_id: str) -> Provider:
+        name = self.responses.get(response_id)
+        if name is None and self.settings.log.enabled:
+            name = await asyncio.get_running_loop().run_in_executor(
+                None, provider_for_response, self.engine, response_id)
+        if name is not None and name in self.providers:
+            return self.providers[name]
+        for prov in sorted(self.providers.values(), key=lambda p: p.name != "openai"):
+            if "responses" in prov.apis:
+                return prov
+        raise NotFound(f"No provider serves the Responses API, so response `{response_id}` cannot be found.")
+
+
+def create_app() -> GatewayApp:
+    """ASGI factory for `uvicorn --factory` and worker processes (reads $LOCKGATE_CONFIG and env)."""
+    path = os.environ.get("LOCKGATE_CONFIG")
+    from pathlib import Path
+
+    return Gateway(load_settings(Path(path) if path else None)).app

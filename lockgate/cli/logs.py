@@ -1,0 +1,81 @@
+"""`lockgate logs tail|show`: read the request log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from lockgate.cli.common import open_store, settings_from
+from lockgate.store.requests import get_request, recent_requests
+
+__all__ = ["logs_group"]
+
+_COLUMNS = ("time", "id", "api", "model", "provider", "status", "ms", "ttft", "in", "out", "cached", "key")
+
+
+def _row(r: dict[str, Any]) -> list[str]:
+    def num(v: Any) -> str:
+        return "" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
+
+    return [dt.datetime.fromtimestamp(r["ts"]).strftime("%H:%M:%S"), r["id"], r["api"] or "",
+            r["model_resolved"] or r["model_requested"] or "", r["provider"] or "", num(r["status"]),
+            num(r["latency_ms"]), num(r["ttft_ms"]), num(r["input_tokens"]), num(r["output_tokens"]),
+            num(r["cached_input_tokens"]), r["key_name"] or ""]
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(*_COLUMNS)
+    for r in rows:
+        table.add_row(*_row(r), style="red" if (r["status"] or 0) >= 400 else None)
+    return table
+
+
+@click.group("logs")
+def logs_group() -> None:
+    """Read the request log."""
+
+
+@logs_group.command("tail")
+@click.option("-n", "--lines", default=20, show_default=True, help="How many recent requests.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new requests as they are logged.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
+    """Show the latest requests, newest last."""
+    engine = open_store(settings_from(ctx))
+    console = Console()
+    rows = list(reversed(recent_requests(engine, limit=lines)))
+
+    def emit(batch: list[dict[str, Any]]) -> None:
+        if as_json:
+            for r in batch:
+                click.echo(orjson.dumps(r, default=str).decode())
+        elif batch:
+            console.print(_table(batch))
+
+    emit(rows)
+    last = rows[-1]["ts"] if rows else time.time() - 1
+    while follow:
+        time.sleep(1.0)
+        new = recent_requests(engine, limit=1000, after_ts=last)
+        if new:
+            emit(new)
+            last = new[-1]["ts"]
+
+
+@logs_group.command("show")
+@click.argument("request_id")
+@click.pass_context
+def show(ctx: click.Context, request_id: str) -> None:
+    """Print one request with its bodies, as JSON."""
+    engine = open_store(settings_from(ctx))
+    row = get_request(engine, request_id)
+    if row is None:
+        raise click.ClickException(f"no request {request_id}")
+    click.echo(orjson.dumps(row, option=orjson.OPT_INDENT_2, default=str).decode())

@@ -1,0 +1,67 @@
+"""`lockgate serve`: start the gateway with uvicorn (raw ASGI, uvloop, httptools)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import click
+import uvicorn
+
+from lockgate.cli.common import open_store, settings_from
+from lockgate.config import Settings
+from lockgate.store import keys as key_store
+
+__all__ = ["serve"]
+
+
+def _first_key(settings: Settings) -> None:
+    """On a fresh install, make one key so the gateway is usable right away."""
+    if settings.server.auth != "keys":
+        return
+    engine = open_store(settings)
+    try:
+        if key_store.list_keys(engine, include_revoked=True):
+            return
+        rec, secret = key_store.create_key(engine, "default")
+    finally:
+        engine.dispose()
+    click.echo(f"lockgate: created your first gateway key '{rec.name}' (shown only now): {secret}", err=True)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop", "http": "httptools",
+            "lifespan": "on", "access_log": False, "server_header": False,
+            "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
+
+
+@click.command()
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to bind (default 8080).")
+@click.option("--workers", type=int, help="Worker processes sharing the port (default 1).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Start the gateway."""
+    overrides = {k: v for k, v in {"server.host": host, "server.port": port, "server.workers": workers}.items()
+                 if v is not None}
+    settings = settings_from(ctx, overrides)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not settings.providers:
+        click.echo("lockgate: no providers configured: set OPENAI_API_KEY (or another provider key) or add "
+                   "[providers.NAME] to lockgate.toml", err=True)
+    _first_key(settings)
+    click.echo(f"lockgate: listening on http://{settings.server.host}:{settings.server.port}/v1 "
+               f"(log: {settings.database_url if settings.log.enabled else 'off'})", err=True)
+    opts = _uvicorn_options(settings)
+    if settings.server.workers > 1:
+        # Worker processes rebuild the settings from the same file and env.
+        if settings.source:
+            os.environ["LOCKGATE_CONFIG"] = settings.source
+        os.environ["LOCKGATE_SERVER_HOST"] = settings.server.host
+        os.environ["LOCKGATE_SERVER_PORT"] = str(settings.server.port)
+        uvicorn.run("lockgate.app:create_app", factory=True, workers=settings.server.workers, **opts)
+        return
+    from lockgate.app import Gateway
+
+    uvicorn.run(Gateway(settings).app, **opts)

@@ -1,0 +1,48 @@
+"""The provider interface: where a request goes and with which credentials.
+
+A provider knows its base URL, how to authenticate, and which inbound APIs it speaks
+natively (so the gateway can pass bytes through). Wire formats live elsewhere.
+
+    >>> p = OpenAIProvider("openai", ProviderSettings(base_url="http://127.0.0.1:9/v1"), api_key="sk-x")
+    >>> p.url("/responses")
+    'http://127.0.0.1:9/v1/responses'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Protocol
+
+from lockgate.config import ProviderSettings
+
+__all__ = ["Provider", "build_providers"]
+
+
+class Provider(Protocol):
+    name: str
+    apis: frozenset[str]
+
+    def url(self, path: str) -> str:
+        """Absolute upstream URL for an API path such as "/responses"."""
+        ...
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        """Headers that carry the provider key; they replace the client's auth headers."""
+        ...
+
+
+def build_providers(settings: Mapping[str, ProviderSettings], env: Mapping[str, str] | None = None) -> dict[
+        str, Provider]:
+    """One adapter per configured provider, keys read from the environment once."""
+    from lockgate.providers.anthropic import AnthropicProvider
+    from lockgate.providers.openai import OpenAIProvider
+
+    env = os.environ if env is None else env
+    kinds: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
+        "openai": OpenAIProvider, "anthropic": AnthropicProvider}
+    out: dict[str, Provider] = {}
+    for name, ps in settings.items():
+        key = env.get(ps.api_key_env) if ps.api_key_env else None
+        out[name] = kinds[ps.type](name, ps, key)
+    return out

@@ -1,0 +1,24 @@
+"""OpenAI and every OpenAI-compatible host (Ollama, vLLM, LM Studio, Groq, …)."""
+
+from __future__ import annotations
+
+from lockgate.config import ProviderSettings
+
+__all__ = ["OpenAIProvider"]
+
+
+class OpenAIProvider:
+    def __init__(self, name: str, settings: ProviderSettings, api_key: str | None) -> None:
+        self.name = name
+        self.apis = frozenset(settings.apis)
+        self._base = settings.base_url.rstrip("/")
+        headers = [(k.lower(), v) for k, v in settings.headers.items()]
+        if api_key:
+            headers.append(("authorization", f"Bearer {api_key}"))
+        self._auth = headers
+
+    def url(self, path: str) -> str:
+        return self._base + path
+
+    def auth_headers(self) -> list[tuple[str, str]]:
+        return self._auth

@@ -1,0 +1,219 @@
+"""The request path for OpenAI-shaped APIs whose provider speaks them natively.
+
+auth → read body → peek model/stream → route → forward the bytes (model spliced in
+when it changes) → stream the upstream's bytes back as they arrive while a tap reads
+usage → put one LogRecord on the sink without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from lockgate.errors import (
+    GatewayError,
+    InvalidRequest,
+    UnsupportedRoute,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
+from lockgate.observe.record import LogRecord
+from lockgate.observe.tap import SseTap
+from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes, watch_disconnect
+from lockgate.server.body import ensure_include_usage, peek, replace_model
+from lockgate.server.context import GatewayContext
+from lockgate.server.headers import OWN_PREFIXES, read_meta
+from lockgate.server.ids import new_request_id
+from lockgate.server.streaming import UsageStripper, stream_error_event
+
+__all__ = ["Endpoint", "Passthrough"]
+
+# Never forwarded in either direction: hop-by-hop, recomputed, or the gateway's own.
+_DROP_REQUEST = frozenset({b"host", b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
+                           b"authorization", b"x-api-key", b"api-key", b"accept-encoding", b"te", b"upgrade",
+                           b"proxy-authorization", b"proxy-connection", b"expect"})
+_DROP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
+                            "content-encoding", "date", "server", "upgrade", "trailer"})
+_RESP_ID_RE = re.compile(rb'"id"\s*:\s*"(resp[_-][^"]+)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    api: str  # label in the log and the native-API check: responses | chat | embeddings
+    upstream_path: str  # path below the provider's base URL
+    json_body: bool = True  # False: sub-resources routed by response id, not by model
+
+
+class Passthrough:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, ep: Endpoint,
+                     response_id: str | None = None) -> None:
+        ctx = self._ctx
+        t0 = time.perf_counter()
+        rec = LogRecord(id=new_request_id(), ts=time.time(), method=scope["method"], path=scope["path"],
+                        api=ep.api)
+        rid_header = (b"lockgate-request-id", rec.id.encode())
+        forward: list[tuple[bytes, bytes]] = []
+        own: list[tuple[bytes, bytes]] = []
+        authz = xkey = None
+        for name, value in scope["headers"]:
+            if name.startswith(OWN_PREFIXES):
+                own.append((name, value))
+            elif name == b"authorization":
+                authz = value.decode("latin-1")
+            elif name == b"x-api-key":
+                xkey = value.decode("latin-1")
+            elif name not in _DROP_REQUEST:
+                forward.append((name, value))
+            if name == b"user-agent":
+                rec.user_agent = value.decode("latin-1")
+        if own:
+            rec.meta = read_meta(own)
+        client = scope.get("client")
+        rec.client_ip = client[0] if client else None
+        started = False
+        watch = None
+        try:
+            key = await ctx.authenticate(authz, xkey)
+            if key is not None:
+                rec.key_id, rec.key_name = key.id, key.name
+            body = await read_body(receive, ctx.settings.server.max_body_bytes)
+            rec.request_bytes = len(body)
+            rec.request_body = body
+            strip_usage = False
+            if ep.json_body:
+                p = peek(body)
+                if not p.model:
+                    raise InvalidRequest("You must provide a model parameter.", param="model",
+                                         code="missing_required_parameter")
+                rec.model_requested = p.model
+                route = ctx.router.resolve(p.model)
+                provider = ctx.providers[route.provider]
+                if ep.api not in provider.apis:
+                    raise UnsupportedRoute(
+                        f"The model `{p.model}` is served by provider `{provider.name}`, which does not speak "
+                        f"the {ep.api} API natively, and translation between APIs is not available yet.",
+                        param="model")
+                rec.provider, rec.model_resolved = provider.name, route.model
+                if route.model != p.model:
+                    body = replace_model(body, p.model, route.model)
+                rec.stream = p.stream is True
+                if rec.stream and ep.api == "chat":
+                    body, strip_usage = ensure_include_usage(body, p.stream_options)
+                url = provider.url(ep.upstream_path)
+            else:
+                provider = await ctx.provider_for_response(response_id or "")
+                rec.provider = provider.name
+                url = provider.url(ep.upstream_path)
+                if scope.get("query_string"):
+                    url += "?" + scope["query_string"].decode("latin-1")
+            headers = forward + provider.auth_headers()
+            watch = watch_disconnect(receive)
+            async with ctx.session.request(scope["method"], url, data=body if body else None,
+                                           headers=headers) as resp:
+                rec.upstream_request_id = resp.headers.get("x-request-id")
+                out_headers = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()
+                               if k.lower() not in _DROP_RESPONSE]
+                out_headers.append(rid_header)
+                rec.status = resp.status
+                rec.content_type = resp.headers.get("content-type")
+                if rec.stream and resp.status < 300 and (rec.content_type or "").startswith("text/event-stream"):
+                    started = True
+                    await self._stream(resp, send, out_headers, rec, ep.api, strip_usage, t0)
+                else:
+                    data = await resp.read()
+                    rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+                    rec.response_bytes = len(data)
+                    rec.response_body = [data]
+                    if resp.status < 300:
+                        rec.usage_source = [data]
+                        if ep.api == "responses" and (m := _RESP_ID_RE.search(data, 0, 300)):
+                            rec.response_id = m.group(1).decode()
+                    else:
+                        rec.error_type = "upstream_status"
+                        rec.error = data[:2000].decode("utf-8", "replace")
+                    watch.finished = True
+                    started = True
+                    await send_bytes(send, resp.status, data, out_headers)
+        except GatewayError as exc:
+            self._fail(rec, exc)
+            if not started:
+                await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, rid_header])
+        except asyncio.CancelledError:
+            if watch is None or not watch.disconnected:
+                rec.status, rec.error_type = 499, "cancelled"
+                raise
+            rec.status, rec.error_type, rec.error = 499, "client_disconnected", "client closed the connection"
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            err = _upstream_error(exc, rec.provider)
+            self._fail(rec, err)
+            if not started:
+                await send_bytes(send, err.status, err.openai_body(), [*JSON_HEADERS, rid_header])
+        finally:
+            if watch is not None:
+                watch.close()
+            rec.latency_ms = (time.perf_counter() - t0) * 1000
+            if rec.response_id and rec.provider:
+                ctx.responses.remember(rec.response_id, rec.provider)
+            ctx.sink.submit(rec)
+
+    async def _stream(self, resp: aiohttp.ClientResponse, send: Send, headers: list[tuple[bytes, bytes]],
+                      rec: LogRecord, api: str, strip_usage: bool, t0: float) -> None:
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        tap = SseTap(self._ctx.settings.log.max_body_bytes, chat=api == "chat")
+        stripper = UsageStripper() if strip_usage else None
+        try:
+            async for chunk in resp.content.iter_any():
+                if rec.ttfb_ms is None:
+                    rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+                tap.feed(chunk)
+                out = stripper.feed(chunk) if stripper else chunk
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            tap.finish()
+            tail = stripper.flush() if stripper else b""
+            if not tap.terminal:
+                # The upstream closed without its terminal event: say so in the inbound format.
+                rec.status, rec.error_type = 502, "upstream_incomplete_stream"
+                rec.error = "upstream closed the stream before its terminal event"
+                tail += stream_error_event(api, rec.error, "upstream_incomplete_stream", tap.response_id)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            err = _upstream_error(exc, rec.provider)
+            self._fail(rec, err)
+            tail = stream_error_event(api, err.message, err.code or "upstream_error", tap.response_id)
+        finally:
+            self._collect(rec, tap, t0)
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    @staticmethod
+    def _collect(rec: LogRecord, tap: SseTap, t0: float) -> None:
+        rec.response_bytes = tap.size
+        rec.response_body = tap.body
+        rec.response_truncated = tap.truncated
+        rec.usage_source = tap.kept
+        rec.response_id = tap.response_id
+        if tap.first_token_at is not None:
+            rec.ttft_ms = (tap.first_token_at - t0) * 1000
+
+    @staticmethod
+    def _fail(rec: LogRecord, exc: GatewayError) -> None:
+        rec.status = exc.status
+        rec.error_type = exc.code or exc.type
+        rec.error = exc.message
+
+
+def _upstream_error(exc: BaseException, provider: str | None) -> GatewayError:
+    name = provider or "upstream"
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"Provider `{name}` sent nothing for too long (upstream.read_timeout).")
+    return UpstreamUnreachable(f"Provider `{name}` could not be reached or dropped the connection: {exc}")
+

@@ -1,0 +1,70 @@
+"""Shared fixtures: a protocol-true fake OpenAI upstream and a real lockgate process in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.openai_upstream import FakeOpenAI
+from tests.gateway_proc import GatewayProcess
+
+UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"
+
+
+def gateway_config(fake_url: str, extra: str = "") -> str:
+    return f"""
+[log]
+flush_interval = 0.05
+
+[upstream]
+connect_timeout = 2
+read_timeout = 5
+
+[providers.openai]
+base_url = "{fake_url}"
+api_key_env = "FAKE_OPENAI_KEY"
+apis = ["responses", "chat", "embeddings"]
+models = ["gpt-*", "fake-*", "text-embedding-*"]
+
+[providers.claude]
+type = "anthropic"
+base_url = "http://127.0.0.1:9"
+apis = ["messages"]
+models = ["claude-*"]
+
+[aliases]
+fast = "openai/gpt-5-mini"
+{extra}
+"""
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=UPSTREAM_KEY) as f:
+        yield f
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) -> Iterator[
+        Callable[..., GatewayProcess]]:
+    started: list[GatewayProcess] = []
+
+    def make(extra: str = "", env: dict[str, str] | None = None, start: bool = True,
+             config: str | None = None, create_key: bool = True) -> GatewayProcess:
+        tmp = Path(tmp_path_factory.mktemp("gw"))
+        gw = GatewayProcess(tmp, config if config is not None else gateway_config(fake.url, extra),
+                            env={"FAKE_OPENAI_KEY": UPSTREAM_KEY, **(env or {})}, create_key=create_key)
+        started.append(gw)
+        return gw.start() if start else gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
+    """One shared gateway for tests that only add rows and look up their own."""
+    return gateway_factory()
