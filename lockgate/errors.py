@@ -34,7 +34,7 @@ __all__ = [
 
 
 class GatewayError(Exception):
-    status = 500
+    status: int = 500
     type = "server_error"
     code: str | None = "internal_error"
 
@@ -55,7 +55,7 @@ class GatewayError(Exception):
 class ClientError(GatewayError):
     status = 400
     type = "invalid_request_error"
-    code = None
+    code: str | None = None
 
 
 class InvalidRequest(ClientError):

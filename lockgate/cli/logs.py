@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ from lockgate.store.requests import get_request, recent_requests
 
 __all__ = ["logs_group"]
 
+_FOLLOW_WINDOW_S = 900.0
 _COLUMNS = ("time", "id", "api", "model", "provider", "status", "ms", "ttft", "in", "out", "cached", "key")
 
 
@@ -49,7 +51,8 @@ def logs_group() -> None:
 def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
     """Show the latest requests, newest last."""
     engine = open_store(settings_from(ctx))
-    console = Console()
+    # Piped output has no terminal width; keep whole ids readable there.
+    console = Console() if sys.stdout.isatty() else Console(width=220)
     rows = list(reversed(recent_requests(engine, limit=lines)))
 
     def emit(batch: list[dict[str, Any]]) -> None:
@@ -60,13 +63,17 @@ def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
             console.print(_table(batch))
 
     emit(rows)
-    last = rows[-1]["ts"] if rows else time.time() - 1
+    # Rows arrive out of start-time order (long streams, batches from other workers), so
+    # follow a window of recent start times and skip ids already shown.
+    seen = {r["id"] for r in rows}
+    last = rows[-1]["ts"] if rows else time.time()
     while follow:
         time.sleep(1.0)
-        new = recent_requests(engine, limit=1000, after_ts=last)
+        new = [r for r in recent_requests(engine, limit=1000, after_ts=last - _FOLLOW_WINDOW_S) if r["id"] not in seen]
         if new:
             emit(new)
-            last = new[-1]["ts"]
+            seen.update(r["id"] for r in new)
+            last = max(last, new[-1]["ts"])
 
 
 @logs_group.command("show")

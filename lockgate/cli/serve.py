@@ -47,6 +47,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                  if v is not None}
     settings = settings_from(ctx, overrides)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if not settings.providers:
         click.echo("lockgate: no providers configured: set OPENAI_API_KEY (or another provider key) or add "
                    "[providers.NAME] to lockgate.toml", err=True)

@@ -59,7 +59,7 @@ class Passthrough:
         rec = LogRecord(id=new_request_id(), ts=time.time(), method=scope["method"], path=scope["path"],
                         api=ep.api)
         rid_header = (b"lockgate-request-id", rec.id.encode())
-        forward: list[tuple[bytes, bytes]] = []
+        forward: list[tuple[str, str]] = []
         own: list[tuple[bytes, bytes]] = []
         authz = xkey = None
         for name, value in scope["headers"]:
@@ -70,7 +70,7 @@ class Passthrough:
             elif name == b"x-api-key":
                 xkey = value.decode("latin-1")
             elif name not in _DROP_REQUEST:
-                forward.append((name, value))
+                forward.append((name.decode("latin-1"), value.decode("latin-1")))
             if name == b"user-agent":
                 rec.user_agent = value.decode("latin-1")
         if own:

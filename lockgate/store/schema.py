@@ -1,0 +1,97 @@
+"""The tables, as SQLAlchemy Core metadata (SQLite now, Postgres later: portable types only).
+
+This is the live description of the schema; `migrations/versions/` holds the frozen steps
+that create it. `tests/test_store.py` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["gateway_keys", "metadata", "request_bodies", "requests"]
+
+# Named constraints, so that later (batch) migrations can refer to them on every backend.
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# None is stored as SQL NULL rather than the JSON text 'null'.
+_JSON = sa.JSON(none_as_null=True)
+
+requests = sa.Table(
+    "requests", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("ts", sa.Float, nullable=False),  # request start, epoch seconds
+    sa.Column("method", sa.String, nullable=False),
+    sa.Column("path", sa.String, nullable=False),
+    sa.Column("api", sa.String, nullable=False),
+    sa.Column("key_id", sa.String),
+    sa.Column("key_name", sa.String),
+    sa.Column("stream", sa.Boolean, nullable=False),
+    sa.Column("model_requested", sa.String),
+    sa.Column("model_resolved", sa.String),
+    sa.Column("provider", sa.String),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("error_type", sa.String),
+    sa.Column("error", sa.Text),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("ttfb_ms", sa.Float),
+    sa.Column("ttft_ms", sa.Float),
+    sa.Column("input_tokens", sa.Integer),
+    sa.Column("output_tokens", sa.Integer),
+    sa.Column("cached_input_tokens", sa.Integer),
+    sa.Column("cache_write_tokens", sa.Integer),
+    sa.Column("reasoning_tokens", sa.Integer),
+    sa.Column("total_tokens", sa.Integer),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("response_id", sa.String),
+    sa.Column("upstream_request_id", sa.String),
+    sa.Column("session_id", sa.String),
+    sa.Column("session_path", sa.String),
+    sa.Column("session_name", sa.String),
+    sa.Column("user_id", sa.String),
+    sa.Column("properties", _JSON),
+    sa.Column("user_agent", sa.String),
+    sa.Column("client_ip", sa.String),
+    sa.Column("request_bytes", sa.Integer, nullable=False),
+    sa.Column("response_bytes", sa.Integer, nullable=False),
+    sa.Column("has_bodies", sa.Boolean, nullable=False),
+)
+
+sa.Index("ix_requests_ts_id", requests.c.ts, requests.c.id)
+sa.Index("ix_requests_session_id_ts", requests.c.session_id, requests.c.ts)
+sa.Index("ix_requests_model_resolved_ts", requests.c.model_resolved, requests.c.ts)
+sa.Index("ix_requests_key_id_ts", requests.c.key_id, requests.c.ts)
+sa.Index("ix_requests_user_id_ts", requests.c.user_id, requests.c.ts)
+sa.Index("ix_requests_response_id", requests.c.response_id)
+# Errors are rare; a partial index keeps "show me the failures" cheap without indexing every row.
+sa.Index("ix_requests_errors_ts", requests.c.ts,
+         sqlite_where=requests.c.status >= 400, postgresql_where=requests.c.status >= 400)
+
+request_bodies = sa.Table(
+    "request_bodies", metadata,
+    sa.Column("request_id", sa.String(36), sa.ForeignKey("requests.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("request_body", sa.LargeBinary),
+    sa.Column("response_body", sa.LargeBinary),
+    sa.Column("encoding", sa.String, nullable=False),  # how both bodies are compressed: "zlib"
+    sa.Column("request_truncated", sa.Boolean, nullable=False),
+    sa.Column("response_truncated", sa.Boolean, nullable=False),
+    sa.Column("meta_headers", _JSON),
+    sa.Column("content_type", sa.String),
+)
+
+gateway_keys = sa.Table(
+    "gateway_keys", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("last_used_at", sa.Float),
+)
