@@ -51,7 +51,9 @@ def test_sigterm_during_load_loses_no_record(gateway_factory: Callable[..., Gate
 
     try:
         done, streamed, failed = asyncio.run(run())
-        assert gw.proc.wait(30) == 0, gw.output()[-3000:]
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is a clean exit too.
+        assert gw.proc.wait(30) in (0, -signal.SIGTERM), gw.output()[-3000:]
+        assert "Application shutdown complete" in gw.output()
     finally:
         fake.stream_delay = 0.0
     assert streamed, "no stream was in flight"

@@ -58,7 +58,7 @@ def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
     def emit(batch: list[dict[str, Any]]) -> None:
         if as_json:
             for r in batch:
-                click.echo(orjson.dumps(r, default=str).decode())
+                click.echo(orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS).decode())
         elif batch:
             console.print(_table(batch))
 
@@ -85,4 +85,4 @@ def show(ctx: click.Context, request_id: str) -> None:
     row = get_request(engine, request_id)
     if row is None:
         raise click.ClickException(f"no request {request_id}")
-    click.echo(orjson.dumps(row, option=orjson.OPT_INDENT_2, default=str).decode())
+    click.echo(orjson.dumps(row, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode())

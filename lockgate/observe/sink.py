@@ -152,7 +152,7 @@ class LogSink:
 
     def _overflow(self, record: LogRecord) -> None:
         try:
-            self._spool.append([record])
+            self._spool.append([record], durable=False)
         except Exception:
             with self._slow_lock:
                 self._overflow_lost += 1

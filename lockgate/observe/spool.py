@@ -46,8 +46,12 @@ class Spool:
         self.appended = 0  # records appended through this object
         self.skipped = 0  # unreadable frames dropped by finished replays
 
-    def append(self, records: Sequence[LogRecord]) -> None:
-        """Append records and fsync. Raises OSError when they could not be written."""
+    def append(self, records: Sequence[LogRecord], *, durable: bool = True) -> None:
+        """Append records (and fsync when `durable`). Raises OSError when they could not be written.
+
+        The request path passes durable=False: an fsync per overflowing request would stall
+        the event loop exactly when the gateway is busiest; the kernel still has the bytes.
+        """
         if not records:
             return
         frames = bytearray()
@@ -63,13 +67,14 @@ class Spool:
                 try:
                     f.write(frames)
                     f.flush()
-                    os.fsync(f.fileno())
+                    if durable:
+                        os.fsync(f.fileno())
                 except OSError:
                     # Never leave half a frame for the next append to follow (e.g. disk full).
                     with contextlib.suppress(OSError):
                         f.truncate(start)
                     raise
-            if created:
+            if created and durable:
                 _fsync_dir(self.path.parent)
             self.appended += len(records)
 

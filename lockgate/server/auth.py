@@ -1,8 +1,9 @@
 """Gateway keys: a header → a key record, from an in-memory map of hashes.
 
 The map is reloaded from the store in the background (revocations take effect within
-`server.key_refresh_interval`), and at most once a second on a miss, so that a key
-created a moment ago works at once without letting unknown keys hammer the database.
+`server.key_refresh_interval`), and on a miss, at most once a second for all misses
+together, so that a key created a moment ago works without letting unknown keys hammer
+the database (an unknown key waits up to a second for its 401).
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ class KeyCache:
     def count(self) -> int:
         return len(self._keys)
 
-    async def reload(self) -> None:
+    async def reload(self, *, if_loaded_at: float | None = None) -> None:
+        """Load the keys again; with `if_loaded_at`, only if nobody reloaded since then."""
         async with self._reload_lock:
+            if if_loaded_at is not None and self._loaded_at > if_loaded_at:
+                return
             self._keys = await asyncio.get_running_loop().run_in_executor(None, self._load)
             self._loaded_at = time.monotonic()
 
@@ -65,8 +69,13 @@ class KeyCache:
             raise Unauthorized("Missing gateway key. Send it as `Authorization: Bearer <key>`.")
         digest = hash_key(secret)
         rec = self._keys.get(digest)
-        if rec is None and time.monotonic() - self._loaded_at > _MISS_RELOAD_GAP:
-            await self.reload()
+        if rec is None:
+            # A key created a moment ago: reload, but at most once per gap for all misses together.
+            seen = self._loaded_at
+            wait = seen + _MISS_RELOAD_GAP - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self.reload(if_loaded_at=seen)
             rec = self._keys.get(digest)
         if rec is None:
             raise Unauthorized(

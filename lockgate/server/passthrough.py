@@ -188,6 +188,9 @@ class Passthrough:
                 tail += stream_error_event(api, rec.error, "upstream_incomplete_stream", tap.response_id)
         except (TimeoutError, aiohttp.ClientError) as exc:
             err = _upstream_error(exc, rec.provider)
+            if not isinstance(exc, TimeoutError):
+                err = UpstreamUnreachable(f"Provider `{rec.provider}` broke off the stream: {exc}",
+                                          code="upstream_incomplete_stream")
             self._fail(rec, err)
             tail = stream_error_event(api, err.message, err.code or "upstream_error", tap.response_id)
         finally:
