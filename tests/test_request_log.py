@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -99,3 +100,27 @@ def test_thousand_concurrent_requests_thousand_rows(gateway_factory: Callable[..
     assert len(rows) == 1000
     assert {r["id"] for r in rows} == set(ids)
     assert all(r["status"] == 200 and r["output_tokens"] for r in rows)
+
+
+def test_locked_database_never_blocks_requests(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """The log queue overflows into the spool while the database is locked; nothing is lost."""
+    gw = gateway_factory(env={"LOCKGATE_LOG_QUEUE_SIZE": "3", "LOCKGATE_LOG_BATCH_ROWS": "2"})
+    lock = sqlite3.connect(gw.data_dir / "lockgate.db", timeout=1)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        ids = []
+        t0 = time.monotonic()
+        with httpx.Client(timeout=10) as c:
+            for i in range(30):
+                r = c.post(f"{gw.url}/responses", content=orjson.dumps({"model": "gpt-5", "input": f"locked {i}"}),
+                           headers={"authorization": f"Bearer {gw.key}"})
+                assert r.status_code == 200
+                ids.append(r.headers["lockgate-request-id"])
+        elapsed = time.monotonic() - t0
+        assert elapsed < 3.0, f"requests waited for the locked database ({elapsed:.1f}s)"
+        assert (gw.data_dir / "spool.bin").exists()
+    finally:
+        lock.rollback()
+        lock.close()
+    rows = gw.wait_rows(30, timeout=30)
+    assert {r["id"] for r in rows} == set(ids)

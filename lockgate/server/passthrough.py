@@ -36,8 +36,8 @@ __all__ = ["Endpoint", "Passthrough"]
 _DROP_REQUEST = frozenset({b"host", b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
                            b"authorization", b"x-api-key", b"api-key", b"accept-encoding", b"te", b"upgrade",
                            b"proxy-authorization", b"proxy-connection", b"expect"})
-_DROP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length",
-                            "content-encoding", "date", "server", "upgrade", "trailer"})
+_DROP_RESPONSE = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length",
+                            b"content-encoding", b"date", b"server", b"upgrade", b"trailer"})
 _RESP_ID_RE = re.compile(rb'"id"\s*:\s*"(resp[_-][^"]+)"')
 
 
@@ -118,8 +118,7 @@ class Passthrough:
             async with ctx.session.request(scope["method"], url, data=body if body else None,
                                            headers=headers) as resp:
                 rec.upstream_request_id = resp.headers.get("x-request-id")
-                out_headers = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()
-                               if k.lower() not in _DROP_RESPONSE]
+                out_headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
                 out_headers.append(rid_header)
                 rec.status = resp.status
                 rec.content_type = resp.headers.get("content-type")
@@ -127,8 +126,8 @@ class Passthrough:
                     started = True
                     await self._stream(resp, send, out_headers, rec, ep.api, strip_usage, t0)
                 else:
-                    data = await resp.read()
                     rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+                    data = await resp.read()
                     rec.response_bytes = len(data)
                     rec.response_body = [data]
                     if resp.status < 300:
