@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from lockgate.store.db import migrate, open_engine
 
 from lockgate.store import keys as key_store
+from lockgate.store.db import migrate, open_engine
 
 __all__ = ["GatewayProcess", "free_port"]
 

@@ -11,10 +11,10 @@ import httpx
 import orjson
 import pytest
 from click.testing import CliRunner
-from lockgate.store.db import open_engine
 
 from lockgate.cli import cli
 from lockgate.store import keys as key_store
+from lockgate.store.db import open_engine
 from tests.gateway_proc import GatewayProcess
 
 
