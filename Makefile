@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: install install-dev serve test lint check clean
+.PHONY: install install-dev serve test lint check clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,18 @@ test: $(DEV)
 
 ## ruff and mypy (strict) over the package.
 lint: $(DEV)
-	$(BIN)/ruff check lockgate tests
+	$(BIN)/ruff check lockgate tests bench
 	$(BIN)/mypy
 
 check: lint test
+
+## Full benchmark against direct, a reference proxy, LiteLLM and Portkey (~15 min); updates docs/benchmarks.md.
+bench: $(DEV)
+	$(BIN)/python -m bench.run
+
+## Under 2 minutes: direct, reference proxy and lockgate only (CI runs this as a smoke test).
+bench-quick: $(DEV)
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -219,3 +219,14 @@ def test_provider_for_response(engine: sa.Engine) -> None:
     assert provider_for_response(engine, "resp_a") == "openai"  # newest row wins
     assert provider_for_response(engine, "resp_b") == "openai"
     assert provider_for_response(engine, "resp_none") is None
+
+
+def test_schema_head_constant_matches_the_migrations() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from lockgate.store import db
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(db.__file__).with_name("migrations")))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [db.SCHEMA_HEAD]

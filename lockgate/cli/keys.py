@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from lockgate.cli.common import open_store, settings_from
 from lockgate.store import keys as key_store
@@ -39,6 +37,9 @@ def create(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def list_(ctx: click.Context, show_all: bool) -> None:
     """List keys (prefix only, never the key)."""
+    from rich.console import Console
+    from rich.table import Table
+
     engine = open_store(settings_from(ctx))
     table = Table("id", "name", "prefix", "created", "revoked")
     for rec in key_store.list_keys(engine, include_revoked=show_all):

@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.table import Table
 
 from lockgate.cli.common import open_store, settings_from
 from lockgate.store.requests import get_request, recent_requests
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 __all__ = ["logs_group"]
 
@@ -32,6 +33,8 @@ def _row(r: dict[str, Any]) -> list[str]:
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
+    from rich.table import Table
+
     table = Table(*_COLUMNS)
     for r in rows:
         table.add_row(*_row(r), style="red" if (r["status"] or 0) >= 400 else None)
@@ -51,6 +54,8 @@ def logs_group() -> None:
 def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
     """Show the latest requests, newest last."""
     engine = open_store(settings_from(ctx))
+    from rich.console import Console
+
     # Piped output has no terminal width; keep whole ids readable there.
     console = Console() if sys.stdout.isatty() else Console(width=220)
     rows = list(reversed(recent_requests(engine, limit=lines)))

@@ -32,7 +32,7 @@ def _first_key(settings: Settings) -> None:
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop", "http": "httptools",
-            "lifespan": "on", "access_log": False, "server_header": False,
+            "lifespan": "on", "access_log": False, "server_header": False, "proxy_headers": False,
             "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
 
 

@@ -113,6 +113,7 @@ class LogSink:
         self._spool = Spool(options.spool_path)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._kick = threading.Event()  # a batch is full (or someone waits): stop sleeping
         self._closed = False
         self._progress = threading.Condition()  # flush() waits on it; the writer notifies
         self._flush_waiters = 0
@@ -141,9 +142,14 @@ class LogSink:
                 if self._queue.nbytes + size <= self._opts.queue_max_bytes:
                     try:
                         self._queue.put_nowait((record, size))
-                        return
                     except queue.Full:
                         pass
+                    else:
+                        q = self._queue
+                        if (q.depth >= self._opts.batch_rows or q.nbytes >= self._opts.batch_bytes) \
+                                and not self._kick.is_set():
+                            self._kick.set()
+                        return
             self._overflow(record)
         except Exception:
             with self._slow_lock:
@@ -184,6 +190,7 @@ class LogSink:
             return
         self._closed = True
         self._stop.set()
+        self._kick.set()
         self._queue.wake()
         leftover: list[LogRecord] = []
         if self._thread is not None:
@@ -221,6 +228,7 @@ class LogSink:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
                     return False
+                self._kick.set()
                 self._queue.wake()  # do not wait for flush_interval / retry_interval
                 with self._progress:
                     self._progress.wait(min(remaining, 0.1))
@@ -272,17 +280,25 @@ class LogSink:
         while len(batch) < opts.batch_rows and nbytes < opts.batch_bytes:
             now = time.monotonic()
             if not batch:
+                # Block for the first record only: one wake-up per batch, not per request.
                 timeout = 0.0 if self._stop.is_set() else self._next_retry - now
-            elif self._stop.is_set() or self._flush_waiters:
-                timeout = 0.0  # take what is queued, do not wait for more
-            else:
-                timeout = deadline - now
-                if timeout <= 0:
+                try:
+                    item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                except queue.Empty:
                     break
-            try:
-                item = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                break
+            else:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    if self._stop.is_set() or self._flush_waiters:
+                        break  # take what is queued, do not wait for more
+                    remaining = deadline - now
+                    if remaining <= 0:
+                        break
+                    # Sleep until the batch is due; submit() kicks when it is full sooner.
+                    self._kick.wait(remaining)
+                    self._kick.clear()
+                    continue
             if item is None:
                 if not batch:
                     break  # woken: back to the loop for housekeeping (stop, flush, replay)
