@@ -81,6 +81,18 @@ def markdown(r: dict[str, Any]) -> str:
                      f"{_f(_ms(med(r, s, 'c64', 'latency_us', 'p99')))} | {_f(med(r, s, 'c64', 'errors'), 0)} | "
                      f"{_f(cpu, 0)} | {_ratio(cpu, ref_cpu)} | {spread(r, s, 'c64', 'rps')} |")
 
+    if any("c64_lat60" in r["runs"].get(s, {}) for s in systems):
+        lines += ["", "### Bigger answers and a slower upstream", "",
+                  "| system | c=1, 10 KB answer: p50 ms | added p50 ms | c=64, 60 ms upstream: req/s | p50 ms | "
+                  "p99 ms | added p50 ms |", "|---|---|---|---|---|---|---|"]
+        for s in systems:
+            lines.append(f"| {s} | {_f(_ms(med(r, s, 'seq_10k', 'latency_us', 'p50')), 3)} | "
+                         f"{_f(added(r, s, 'seq_10k', 'latency_us', 'p50'), 3)} | "
+                         f"{_f(med(r, s, 'c64_lat60', 'rps'), 0)} | "
+                         f"{_f(_ms(med(r, s, 'c64_lat60', 'latency_us', 'p50')))} | "
+                         f"{_f(_ms(med(r, s, 'c64_lat60', 'latency_us', 'p99')))} | "
+                         f"{_f(added(r, s, 'c64_lat60', 'latency_us', 'p50'), 2)} |")
+
     lines += ["", "### Streaming chat (20 SSE chunks 1 ms apart)", "",
               "| system | c1 TTFB p50 ms | c1 added TTFB ms | added ÷ ref | c1 total p50 ms | c64 TTFB p50 ms | "
               "c64 total p50 ms | c64 streams/s | CPU µs/stream (c64) |", "|---|---|---|---|---|---|---|---|---|"]

@@ -9,6 +9,7 @@ mock upstream and the load generator share CPU 0, the system under test gets CPU
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -48,8 +49,12 @@ def loads(model: str, seconds: float, full: bool) -> list[Load]:
         Load("responses_50k", "/v1/responses", responses_body(model, 50_000, 30), 1, seconds),
     ]
     if full:
+        # The mock reads latency and size from the model name (see mock_upstream.rs).
+        big, slow = chat_body(model + "-size10k", False), chat_body(model + "-lat60", False)
         out += [Load("c8", "/v1/chat/completions", chat, 8, seconds),
-                Load("c32", "/v1/chat/completions", chat, 32, seconds)]
+                Load("c32", "/v1/chat/completions", chat, 32, seconds),
+                Load("seq_10k", "/v1/chat/completions", big, 1, seconds),
+                Load("c64_lat60", "/v1/chat/completions", slow, 64, seconds)]
     return out
 
 
@@ -77,21 +82,25 @@ def machine() -> dict[str, Any]:
 
 def ingest_check(system: System, n: int) -> dict[str, Any]:
     """N requests through lockgate → N rows in its SQLite store, and how long the rows took."""
-    db = system.extra["db"]
-    before = _count(str(db))
+    db = str(system.extra["db"])
+    # Tag this batch with its own session id so rows of earlier scenarios (still arriving, or
+    # retried by the load generator) cannot be miscounted as ingest rows.
+    tag = f"bench-ingest-{time.time_ns()}"
+    tagged = dataclasses.replace(system, headers={**system.headers, "lockgate-session-id": tag})
     t0 = time.monotonic()
-    res = run_exact(system, Load("ingest", "/v1/chat/completions", chat_body(system.model, False), 64, 0), n)
+    res = run_exact(tagged, Load("ingest", "/v1/chat/completions", chat_body(system.model, False), 64, 0), n)
     sent = time.monotonic() - t0
     deadline = time.monotonic() + 60
-    while _count(str(db)) - before < res["requests"] and time.monotonic() < deadline:
+    while _count(db, tag) < res["requests"] and time.monotonic() < deadline:
         time.sleep(0.05)
-    rows = _count(str(db)) - before
+    rows = _count(db, tag)
     return {"requests": res["requests"], "rows": rows, "send_s": sent, "rows_visible_s": time.monotonic() - t0}
 
 
-def _count(db: str) -> int:
+def _count(db: str, session_id: str) -> int:
     with sqlite3.connect(db, timeout=10) as conn:
-        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+        row = conn.execute("SELECT count(*) FROM requests WHERE session_id = ?", (session_id,)).fetchone()
+        return int(row[0])
 
 
 def main() -> None:

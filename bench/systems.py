@@ -117,12 +117,16 @@ def start_system(name: str, mock_url: str, cores: str = "1") -> System:
         system, cmd, cores = _lockgate(name, work, port, mock_url, env, cores)
     elif name == "litellm":
         cfg = work / "litellm.yaml"
-        cfg.write_text(f"""model_list:
-  - model_name: mock-model
+        models = "".join(f"""
+  - model_name: {m}
     litellm_params:
-      model: openai/mock-model
+      model: openai/{m}
       api_base: {mock_url}/v1
       api_key: sk-mock
+    model_info:
+      supports_reasoning: true   # else LiteLLM rejects the Codex-shaped body's reasoning.effort""" for m in (
+            "mock-model", "mock-model-size10k", "mock-model-lat60"))
+        cfg.write_text(f"""model_list:{models}
 litellm_settings:
   callbacks: []
   num_retries: 0

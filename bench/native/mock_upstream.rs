@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+#[derive(Clone)]
 struct Cfg {
     latency_ms: u64,
     size: usize,
@@ -273,6 +274,9 @@ fn handle(s: TcpStream, cfg: &Cfg) -> io::Result<()> {
             None => return Ok(()),
         };
         let path = req.path.split('?').next().unwrap_or("");
+        // A model named like "mock-model-lat60-size10k" asks for 60 ms latency and 10 KB
+        // responses: the model name passes through every proxy, headers do not.
+        let cfg = &per_model(cfg, &find_model(&req.body));
         if cfg.latency_ms > 0 {
             thread::sleep(Duration::from_millis(cfg.latency_ms));
         }
@@ -317,6 +321,18 @@ fn handle(s: TcpStream, cfg: &Cfg) -> io::Result<()> {
             return Ok(());
         }
     }
+}
+
+fn per_model(cfg: &Cfg, model: &str) -> Cfg {
+    let mut out = cfg.clone();
+    for part in model.split('-') {
+        if let Some(ms) = part.strip_prefix("lat").and_then(|v| v.parse::<u64>().ok()) {
+            out.latency_ms = ms;
+        } else if let Some(kb) = part.strip_prefix("size").and_then(|v| v.strip_suffix('k')).and_then(|v| v.parse::<usize>().ok()) {
+            out.size = kb * 1024;
+        }
+    }
+    out
 }
 
 fn json_safe(s: &str) -> String {
