@@ -230,3 +230,23 @@ def test_schema_head_constant_matches_the_migrations() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(db.__file__).with_name("migrations")))
     assert ScriptDirectory.from_config(cfg).get_heads() == [db.SCHEMA_HEAD]
+
+
+@pytest.mark.parametrize("size", [1, 300, 512, 513, 4096, 70_000])
+def test_bodies_of_any_size_round_trip_through_the_small_window_compressor(engine: sa.Engine, size: int) -> None:
+    # The compressor sizes zlib's window to the body; every size must still decode with plain zlib.
+    body = (b'{"input":"' + bytes(range(32, 127)) * (size // 95 + 1))[:size]
+    rec = record(size, request_body=body, response_body=[body[::-1]])
+    insert(engine, [rec], cap=1_000_000)
+    with engine.connect() as conn:
+        raw = conn.execute(sa.select(request_bodies.c.request_body, request_bodies.c.response_body)
+                           .where(request_bodies.c.request_id == rec.id)).one()
+    assert zlib.decompress(raw.request_body) == body and zlib.decompress(raw.response_body) == body[::-1]
+
+
+def test_insert_calls_pace_once_per_record(engine: sa.Engine) -> None:
+    calls: list[int] = []
+    with begin_write(engine) as conn:
+        insert_records(conn, [record(i) for i in range(5)], store_bodies=True, max_body_bytes=100,
+                       pace=lambda: calls.append(1))
+    assert len(calls) == 5 and count_requests(engine) == 5

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
-import sys
 from typing import Any
 
 import click
@@ -14,6 +11,7 @@ import uvicorn
 
 from lockgate.cli.common import open_store, settings_from
 from lockgate.config import Settings
+from lockgate.memory import limit_arenas
 from lockgate.store import keys as key_store
 
 __all__ = ["serve"]
@@ -31,15 +29,6 @@ def _first_key(settings: Settings) -> None:
     finally:
         engine.dispose()
     click.echo(f"lockgate: created your first gateway key '{rec.name}' (shown only now): {secret}", err=True)
-
-
-def _limit_malloc_arenas() -> None:
-    """glibc gives every thread its own malloc arena; the log writer and executor threads
-    would each hold one. Two arenas keep the RSS of a busy gateway down by several MB."""
-    if sys.platform != "linux":
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -63,7 +52,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     if not settings.providers:
         click.echo("lockgate: no providers configured: set OPENAI_API_KEY (or another provider key) or add "
                    "[providers.NAME] to lockgate.toml", err=True)
-    _limit_malloc_arenas()
+    limit_arenas()
     _first_key(settings)
     click.echo(f"lockgate: listening on http://{settings.server.host}:{settings.server.port}/v1 "
                f"(log: {settings.database_url if settings.log.enabled else 'off'})", err=True)
