@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -117,18 +115,6 @@ def test_thousand_records_from_threads_make_thousand_rows(make_sink: Callable[..
     stats = sink.stats
     assert (stats.submitted, stats.written, stats.spooled, stats.lost) == (1000, 1000, 0, 0)
     assert (stats.queue_depth, stats.replayed, stats.write_errors) == (0, 0, 0)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is a Linux feature")
-def test_writer_thread_runs_at_lower_priority_than_the_event_loop(make_sink: Callable[..., LogSink]) -> None:
-    # The event loop must preempt the writer at once on a shared core (it was the c=1 p99).
-    sink = make_sink()
-    sink.start()
-    writer = next(t for t in threading.enumerate() if t.name == "lockgate-log-writer")
-    assert writer.native_id is not None
-    wait_for(lambda: os.getpriority(os.PRIO_PROCESS, writer.native_id) > os.getpriority(os.PRIO_PROCESS, 0))
-    sink.submit(record(1))
-    assert sink.flush(10) and sink.stats.written == 1
 
 
 def test_batches_by_row_count(make_sink: Callable[..., LogSink], engine: sa.Engine,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -36,7 +35,7 @@ log = logging.getLogger("lockgate.sink")
 # keep the records and retry. Any other error is blamed on the batch's data.
 _UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError,
                 sa.exc.TimeoutError)
-_WRITER_NICE = 10  # see _lower_priority
+_GIL_SLICE = 0.0001  # seconds of writer work between GIL hand-offs (see _GilPacer)
 _WARN_EVERY = 10.0  # seconds between repeated warnings from the request path
 
 
@@ -250,7 +249,6 @@ class LogSink:
     # -- writer thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        _lower_priority()
         self._replay_spool()
         self._next_retry = time.monotonic() + self._opts.retry_interval
         while True:
@@ -314,14 +312,15 @@ class LogSink:
         return batch
 
     def _store(self, batch: list[LogRecord]) -> None:
+        pace = _GilPacer(_GIL_SLICE)
         for rec in batch:
             self._parse_usage(rec)
-            _yield_gil()
+            pace()
         if self._down and time.monotonic() < self._next_retry:
             self._spool_batch(batch)  # it failed a moment ago; do not wait on it again yet
         else:
             try:
-                self._written += self._write(batch, _yield_gil)
+                self._written += self._write(batch, pace)
             except _Unavailable:
                 self._spool_batch(batch)
         self._inflight = []
@@ -411,18 +410,20 @@ class LogSink:
             log.debug("usage parsing failed for %s", rec.id, exc_info=True)
 
 
-def _lower_priority() -> None:
-    """Let the event loop preempt the writer thread quickly (Linux: nice is per thread).
+class _GilPacer:
+    """Called between records: after a slice of work, let a waiting event loop take the GIL
+    now instead of at the next forced switch (0.5 ms). Yielding after every record made the
+    writer wait for the GIL every time, and a saturated loop starved it."""
 
-    On a shared core a writer at the loop's priority holds the CPU for a scheduler slice
-    whenever a request wakes the loop: that was most of lockgate's p99 at c=1 (about 2 ms
-    against about 0.6 ms at nice 10, `make bench`). At nice 10 the writer still gets every
-    idle cycle and about a tenth of a saturated core; the queue and the spool absorb a
-    backlog."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICE)
+    __slots__ = ("_since", "_slice")
 
+    def __init__(self, slice_s: float) -> None:
+        self._slice = slice_s
+        self._since = time.perf_counter()
 
-def _yield_gil() -> None:
-    """Between records: a waiting event loop takes the GIL now, not at the next forced switch."""
-    time.sleep(0)
+    def __call__(self) -> None:
+        now = time.perf_counter()
+        if now - self._since >= self._slice:
+            time.sleep(0)
+            self._since = time.perf_counter()
+

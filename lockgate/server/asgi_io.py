@@ -47,28 +47,43 @@ async def send_bytes(send: Send, status: int, body: bytes, headers: list[tuple[b
 
 
 class DisconnectWatch:
-    """Cancels the request's task when the client goes away before the response is done."""
+    """Cancels the request's task when the client goes away before the response is done.
 
-    __slots__ = ("_task", "disconnected", "finished")
+    Watching needs a task that waits on `receive()`. Most responses are done long before a
+    client could give up, so the task starts only after `delay`: a timer costs a fraction
+    of a task that is created, run and cancelled on every request."""
 
-    def __init__(self, receive: Receive) -> None:
+    __slots__ = ("_handle", "_owner", "_receive", "_task", "disconnected", "finished")
+
+    def __init__(self, receive: Receive, delay: float) -> None:
         self.disconnected = False
         self.finished = False
-        self._task = asyncio.create_task(self._watch(receive, asyncio.current_task()))
+        self._receive = receive
+        self._owner = asyncio.current_task()
+        self._task: asyncio.Task[None] | None = None
+        self._handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(delay, self._start)
 
-    async def _watch(self, receive: Receive, owner: asyncio.Task[Any] | None) -> None:
+    def _start(self) -> None:
+        self._handle = None
+        if not self.finished:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
         while True:
-            msg = await receive()
+            msg = await self._receive()
             if msg["type"] == "http.disconnect":
-                if not self.finished and owner is not None:
+                if not self.finished and self._owner is not None:
                     self.disconnected = True
-                    owner.cancel()
+                    self._owner.cancel()
                 return
 
     def close(self) -> None:
         self.finished = True
-        self._task.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
-def watch_disconnect(receive: Receive) -> DisconnectWatch:
-    return DisconnectWatch(receive)
+def watch_disconnect(receive: Receive, delay: float = 0.02) -> DisconnectWatch:
+    return DisconnectWatch(receive, delay)

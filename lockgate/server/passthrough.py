@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from lockgate.errors import (
     GatewayError,
@@ -23,6 +24,7 @@ from lockgate.errors import (
 )
 from lockgate.observe.record import LogRecord
 from lockgate.observe.tap import SseTap
+from lockgate.providers.base import Provider
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes, watch_disconnect
 from lockgate.server.body import ensure_include_usage, peek, replace_model
 from lockgate.server.context import GatewayContext
@@ -51,6 +53,8 @@ class Endpoint:
 class Passthrough:
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
+        # Parsed upstream URLs: aiohttp would parse the string again on every request.
+        self._urls: dict[tuple[str, str], URL] = {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, ep: Endpoint,
                      response_id: str | None = None) -> None:
@@ -106,13 +110,14 @@ class Passthrough:
                 rec.stream = p.stream is True
                 if rec.stream and ep.api == "chat":
                     body, strip_usage = ensure_include_usage(body, p.stream_options)
-                url = provider.url(ep.upstream_path)
+                url = self._url(provider, ep.upstream_path)
             else:
                 provider = await ctx.provider_for_response(response_id or "")
                 rec.provider = provider.name
-                url = provider.url(ep.upstream_path)
+                sub_url = provider.url(ep.upstream_path)
                 if scope.get("query_string"):
-                    url += "?" + scope["query_string"].decode("latin-1")
+                    sub_url += "?" + scope["query_string"].decode("latin-1")
+                url = URL(sub_url)
             headers = forward + provider.auth_headers()
             watch = watch_disconnect(receive)
             async with ctx.session.request(scope["method"], url, data=body if body else None,
@@ -195,6 +200,12 @@ class Passthrough:
         finally:
             self._collect(rec, tap, t0)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+    def _url(self, provider: Provider, path: str) -> URL:
+        url = self._urls.get((provider.name, path))
+        if url is None:
+            url = self._urls[(provider.name, path)] = URL(provider.url(path))
+        return url
 
     @staticmethod
     def _collect(rec: LogRecord, tap: SseTap, t0: float) -> None:
