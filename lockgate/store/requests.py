@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from lockgate.observe.record import LogRecord
 from lockgate.store.schema import request_bodies, requests
@@ -29,6 +29,8 @@ def _insert_skipping_existing(conn: sa.Connection, table: sa.Table) -> sa.Insert
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql  # ~3 MB of RSS a SQLite gateway never needs
+
         return postgresql.insert(table).on_conflict_do_nothing()
     return table.insert()
 
