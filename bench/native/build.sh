@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds bench/native/*.rs (std only, no crates) into bench/.build/, only when a source is
-# newer than its binary. Prints the binary paths.
+# Builds bench/native/{mock_upstream,loadgen}.rs (std only, no crates; both include
+# netbuf.rs) into bench/.build/, only when a source is newer than its binary. Prints the
+# binary paths.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$(cd "$here/.." && pwd)/.build"
@@ -21,7 +22,7 @@ mkdir -p "$out"
 for name in mock_upstream loadgen; do
   src="$here/$name.rs"
   bin="$out/$name"
-  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ]; then
+  if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ "$here/netbuf.rs" -nt "$bin" ]; then
     echo "building $name ..." >&2
     "$RUSTC" -O --edition 2021 "$src" -o "$bin"
   fi

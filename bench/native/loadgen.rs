@@ -7,12 +7,16 @@
 // One thread + one keep-alive connection (TCP_NODELAY) per concurrency slot. Prints one JSON
 // object on the last line of stdout (and writes it to --out).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+#[path = "netbuf.rs"]
+mod netbuf;
+use netbuf::{find, Conn};
 
 fn usage() -> ! {
     eprintln!(
@@ -123,15 +127,6 @@ fn parse_args() -> Cfg {
 
 // ---------------------------------------------------------------- connection + response reader
 
-struct Conn {
-    s: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-    last_read: Instant,
-    served: u64,
-}
-
 enum Fail {
     /// Connection closed (or write failed) before any response byte on a reused connection.
     Stale,
@@ -157,32 +152,7 @@ impl Conn {
         let s = TcpStream::connect(&cfg.addr)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs_f64(cfg.timeout)))?;
-        Ok(Conn { s, buf: vec![0u8; 64 * 1024], start: 0, end: 0, last_read: Instant::now(), served: 0 })
-    }
-
-    fn fill(&mut self) -> io::Result<bool> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-        }
-        let n = self.s.read(&mut self.buf[self.end..])?;
-        self.last_read = Instant::now();
-        self.end += n;
-        Ok(n > 0)
-    }
-
-    fn avail(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        Ok(Conn::new(s, 64 * 1024))
     }
 
     fn read_line(&mut self) -> Result<(usize, usize), Fail> {
@@ -220,28 +190,6 @@ impl Conn {
             }
         }
     }
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    if h.len() < n.len() {
-        return None;
-    }
-    let first = n[0];
-    let last = h.len() - n.len();
-    let mut i = 0;
-    while i <= last {
-        match h[i..=last].iter().position(|&b| b == first) {
-            None => return None,
-            Some(p) => {
-                i += p;
-                if &h[i..i + n.len()] == n {
-                    return Some(i);
-                }
-                i += 1;
-            }
-        }
-    }
-    None
 }
 
 struct Resp {

@@ -7,11 +7,15 @@
 // per event (one write_all each), `--chunk-interval-ms` apart, the last event together with
 // the terminating `0\r\n\r\n`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
+
+#[path = "netbuf.rs"]
+mod netbuf;
+use netbuf::{find, Conn};
 
 #[derive(Clone)]
 struct Cfg {
@@ -82,43 +86,11 @@ fn main() {
 
 // ---------------------------------------------------------------- buffered reader
 
-struct Conn {
-    s: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
 fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
 impl Conn {
-    /// Reads more bytes; Ok(false) on EOF.
-    fn fill(&mut self) -> io::Result<bool> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end == self.buf.len() {
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            } else {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-        }
-        let n = self.s.read(&mut self.buf[self.end..])?;
-        self.end += n;
-        Ok(n > 0)
-    }
-
-    fn avail(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
-    }
-
     fn read_line(&mut self) -> io::Result<Vec<u8>> {
         loop {
             if let Some(p) = find(self.avail(), b"\r\n") {
@@ -147,28 +119,6 @@ impl Conn {
         }
         Ok(())
     }
-}
-
-fn find(h: &[u8], n: &[u8]) -> Option<usize> {
-    if n.is_empty() || h.len() < n.len() {
-        return if n.is_empty() { Some(0) } else { None };
-    }
-    let first = n[0];
-    let last = h.len() - n.len();
-    let mut i = 0;
-    while i <= last {
-        match h[i..=last].iter().position(|&b| b == first) {
-            None => return None,
-            Some(p) => {
-                i += p;
-                if &h[i..i + n.len()] == n {
-                    return Some(i);
-                }
-                i += 1;
-            }
-        }
-    }
-    None
 }
 
 fn contains(h: &[u8], n: &[u8]) -> bool {
@@ -267,7 +217,7 @@ fn read_request(c: &mut Conn) -> io::Result<Option<Request>> {
 
 fn handle(s: TcpStream, cfg: &Cfg) -> io::Result<()> {
     s.set_nodelay(true)?;
-    let mut c = Conn { s, buf: vec![0u8; 16 * 1024], start: 0, end: 0 };
+    let mut c = Conn::new(s, 16 * 1024);
     loop {
         let req = match read_request(&mut c)? {
             Some(r) => r,
