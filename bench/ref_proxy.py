@@ -57,7 +57,10 @@ def main() -> None:
     app.on_startup.append(drain)
     app.router.add_post("/v1/chat/completions", proxy)
     app.router.add_post("/v1/responses", proxy)
-    app.router.add_get("/health", lambda r: web.Response(text="ok"))
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/health", health)
     uvloop.install()
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=lambda *a: print("READY", flush=True))
 

@@ -195,8 +195,9 @@ def chart(r: dict[str, Any], path: Path) -> None:
     levels = [("seq", 1), ("c8", 8), ("c32", 32), ("c64", 64)]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for s in _systems(r):
-        pts = [(c, med(r, s, name, "latency_us", "p50"), med(r, s, name, "rps")) for name, c in levels]
-        pts = [(c, lat, rps) for c, lat, rps in pts if lat is not None]
+        pts = [(c, lat, rps) for name, c in levels
+               if (lat := med(r, s, name, "latency_us", "p50")) is not None
+               and (rps := med(r, s, name, "rps")) is not None]
         if len(pts) < 2:
             continue
         ax1.plot([p[0] for p in pts], [p[1] / 1000 for p in pts], marker="o", label=s)
