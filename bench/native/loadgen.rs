@@ -206,27 +206,10 @@ fn exchange(c: &mut Conn, cfg: &Cfg) -> Result<Resp, Fail> {
     }
     loop {
         // Head.
-        let head_end = loop {
-            if let Some(p) = find(c.avail(), b"\r\n\r\n") {
-                break p;
-            }
-            if c.end - c.start > 1024 * 1024 {
-                return Err(bad("response head too large"));
-            }
-            let had = c.end - c.start;
-            match c.fill() {
-                Ok(true) => {}
-                Ok(false) if had == 0 && reused => return Err(Fail::Stale),
-                Ok(false) => return Err(eof()),
-                Err(e)
-                    if had == 0
-                        && reused
-                        && matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe) =>
-                {
-                    return Err(Fail::Stale)
-                }
-                Err(e) => return Err(Fail::Io(e)),
-            }
+        let head_end = match c.read_head()? {
+            netbuf::Head::At(p) => p,
+            netbuf::Head::Idle if reused => return Err(Fail::Stale),
+            netbuf::Head::Idle => return Err(eof()),
         };
         let head = &c.buf[c.start..c.start + head_end];
         let head_time = c.last_read;
@@ -239,26 +222,8 @@ fn exchange(c: &mut Conn, cfg: &Cfg) -> Result<Resp, Fail> {
             Some(s) => s,
             None => return Err(bad("bad status line")),
         };
-        let mut close = version == "HTTP/1.0";
-        let mut content_length: Option<usize> = None;
-        let mut chunked = false;
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else { continue };
-            let name = name.trim();
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            } else if name.eq_ignore_ascii_case("connection") {
-                let v = value.to_ascii_lowercase();
-                if v.contains("close") {
-                    close = true;
-                } else if v.contains("keep-alive") {
-                    close = false;
-                }
-            }
-        }
+        let f = netbuf::framing(lines, version == "HTTP/1.0");
+        let (mut close, content_length, chunked) = (f.close, f.content_length, f.chunked);
         drop(text);
         c.start += head_end + 4;
         if (100..200).contains(&status) {

@@ -137,20 +137,9 @@ struct Request {
 /// Ok(None) on clean EOF between requests.
 fn read_request(c: &mut Conn) -> io::Result<Option<Request>> {
     // Head.
-    let head_end = loop {
-        if let Some(p) = find(c.avail(), b"\r\n\r\n") {
-            break p;
-        }
-        if c.end - c.start > 1024 * 1024 {
-            return Err(bad("header too large"));
-        }
-        let had = c.end - c.start;
-        if !c.fill()? {
-            if had == 0 {
-                return Ok(None);
-            }
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
+    let head_end = match c.read_head()? {
+        netbuf::Head::At(p) => p,
+        netbuf::Head::Idle => return Ok(None),
     };
     let head = String::from_utf8_lossy(&c.avail()[..head_end]).into_owned();
     c.start += head_end + 4;
@@ -160,29 +149,12 @@ fn read_request(c: &mut Conn) -> io::Result<Option<Request>> {
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("/").to_string();
     let version = parts.next().unwrap_or("HTTP/1.1");
-    let mut close = version == "HTTP/1.0";
-    let mut content_length: usize = 0;
-    let mut chunked = false;
-    let mut expect_continue = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
-        let name = name.trim();
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().map_err(|_| bad("bad content-length"))?;
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            let v = value.to_ascii_lowercase();
-            if v.contains("close") {
-                close = true;
-            } else if v.contains("keep-alive") {
-                close = false;
-            }
-        } else if name.eq_ignore_ascii_case("expect") {
-            expect_continue = value.eq_ignore_ascii_case("100-continue");
-        }
+    let f = netbuf::framing(lines, version == "HTTP/1.0");
+    if f.bad_length {
+        return Err(bad("bad content-length"));
     }
+    let (close, content_length, chunked, expect_continue) =
+        (f.close, f.content_length.unwrap_or(0), f.chunked, f.expect_continue);
     if expect_continue && (chunked || content_length > 0) {
         c.s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
