@@ -219,6 +219,35 @@ def test_apply_usage_shapes_and_bad_input() -> None:
     assert rec.response_id is None
 
 
+def test_apply_usage_event_framing_and_odd_shapes() -> None:
+    # CRLF line ends, an id line, and data split over two lines (joined by a newline).
+    payload = _RESPONSES_DONE.split(b"data: ", 1)[1]
+    split = payload.index(b'"usage"')
+    framed = (b"id: 7\r\nevent: response.completed\r\ndata: " + payload[:split]
+              + b"\r\ndata:" + payload[split:] + b"\r\n")
+    rec = record(1, usage_source=[framed])
+    apply_usage(rec)
+    assert tokens(rec) == (120, 30, 100, None, 12, 150) and rec.response_id == "resp_abc"
+    # A big terminal event: everything but id, object and usage is skipped.
+    big = orjson.dumps({"type": "response.completed", "response": {
+        "id": "resp_big", "object": "response", "output": [{"type": "reasoning", "encrypted_content": "g" * 50_000}],
+        "usage": {"input_tokens": 9, "output_tokens": 1, "total_tokens": 10}}})
+    rec = record(2, usage_source=[b"event: response.completed\ndata: " + big])
+    apply_usage(rec)
+    assert (rec.input_tokens, rec.total_tokens, rec.response_id) == (9, 10, "resp_big")
+    # Unexpected types where the fast decoder expects objects: read generically, nothing lost.
+    odd = orjson.dumps({"type": "response.note", "response": "text", "id": "resp_odd", "object": "response",
+                        "usage": {"input_tokens": 3, "output_tokens": 4, "total_tokens": 7}})
+    rec = record(3, usage_source=[odd])
+    apply_usage(rec)
+    assert (rec.input_tokens, rec.output_tokens, rec.response_id) == (3, 4, "resp_odd")
+    # Usage that is not an object, and a non-object top level, are ignored, not raised.
+    rec = record(4, usage_source=[b'{"response": 1, "usage": [5]}', b'{"usage": "5"}',
+                                  b"[1, 2]", b"data: [1]", b"data:"])
+    apply_usage(rec)
+    assert tokens(rec) == (None,) * 6
+
+
 # -- spool and replay ---------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 
 from lockgate.observe.record import LogRecord
@@ -31,15 +32,12 @@ def apply_usage(record: LogRecord) -> None:
     open_fields = {f for f in _TOKEN_FIELDS if getattr(record, f) is None}
     anthropic = False
     for raw in record.usage_source:
-        obj = _load(raw)
-        if not isinstance(obj, dict):
+        found = _parse(raw)
+        if found is None:
             continue
-        body, wrapped = _unwrap(obj)
-        if record.response_id is None and (wrapped or body.get("object") == "response"):
-            rid = body.get("id")
-            if isinstance(rid, str) and rid:
-                record.response_id = rid
-        usage = body.get("usage")
+        rid, obj_type, usage, wrapped = found
+        if record.response_id is None and (wrapped or obj_type == "response") and isinstance(rid, str) and rid:
+            record.response_id = rid
         if isinstance(usage, dict):
             anthropic = anthropic or _is_anthropic(usage)
             for name, value in _counts(usage).items():
@@ -51,20 +49,86 @@ def apply_usage(record: LogRecord) -> None:
         record.total_tokens = inputs + outputs
 
 
-def _load(raw: bytes) -> Any:
+class _Body(msgspec.Struct):
+    """The fields usage parsing reads; the decoder skips the rest (a terminal Responses
+    event carries the whole response, output and reasoning included) without building it."""
+
+    id: Any = None
+    object: Any = None
+    usage: Any = None
+
+
+class _Event(_Body):
+    type: Any = None
+    response: _Body | None = None
+    message: _Body | None = None
+
+
+_EVENT = msgspec.json.Decoder(_Event)
+_Found = tuple[Any, Any, Any, bool]  # (id, object, usage, wrapped in a Responses event)
+
+
+def _parse(raw: bytes) -> _Found | None:
+    """The id, object type and usage of one source, or None when it holds none."""
+    text = _json_text(raw)
+    if text is None:
+        return None
+    try:
+        event = _EVENT.decode(text)
+    except msgspec.ValidationError:
+        # Valid JSON in an unexpected shape (say `"response": "..."`): read it generically.
+        return _parse_generic(text)
+    except msgspec.DecodeError:
+        return None
+    event_type = event.type
+    if event.response is not None and isinstance(event_type, str) and event_type.startswith("response."):
+        inner = event.response
+        return inner.id, inner.object, inner.usage, True
+    if event.message is not None and event_type == "message_start":
+        inner = event.message
+        return inner.id, inner.object, inner.usage, False
+    return event.id, event.object, event.usage, False
+
+
+def _parse_generic(text: bytes) -> _Found | None:
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:  # e.g. an integer beyond 64 bits, which msgspec accepted
+        return None
+    if not isinstance(obj, dict):
+        return None
+    body, wrapped = _unwrap(obj)
+    return body.get("id"), body.get("object"), body.get("usage"), wrapped
+
+
+def _json_text(raw: bytes) -> bytes | None:
+    """The JSON object text of a source: the body itself or an SSE event's data."""
     text = raw.strip()
     if not text.startswith(b"{"):
-        # An SSE event: its data is the `data:` lines joined by newlines (one line in practice).
-        lines = [ln[5:].removeprefix(b" ") for ln in text.splitlines() if ln.startswith(b"data:")]
-        if not lines:
-            return None
-        text = b"\n".join(lines).strip()
+        text = _sse_data(text)
         if not text.startswith(b"{"):
-            return None  # e.g. [DONE]
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
+            return None  # no data, or e.g. [DONE]
+    return text
+
+
+def _sse_data(event: bytes) -> bytes:
+    """An SSE event's data: its `data:` lines joined by newlines (one line in practice).
+
+    Walks line starts with find() and copies only the data lines: splitting a 20 KB
+    terminal event into lines cost more than decoding it."""
+    if b"\r" in event:  # CR or CRLF line ends: rare enough for the simple way
+        event = b"\n".join(event.splitlines())
+    parts: list[bytes] = []
+    pos, size = 0, len(event)
+    while pos < size:
+        end = event.find(b"\n", pos)
+        if end < 0:
+            end = size
+        if event.startswith(b"data:", pos):
+            start = pos + 6 if event.startswith(b" ", pos + 5) else pos + 5
+            parts.append(event[start:end])
+        pos = end + 1
+    return (parts[0] if len(parts) == 1 else b"\n".join(parts)).strip()
 
 
 def _unwrap(obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
