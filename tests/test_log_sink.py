@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +246,32 @@ def test_apply_usage_event_framing_and_odd_shapes() -> None:
                                   b"[1, 2]", b"data: [1]", b"data:"])
     apply_usage(rec)
     assert tokens(rec) == (None,) * 6
+
+
+def test_enrich_steps_run_before_the_insert_and_observers_see_committed_batches(
+        engine: sa.Engine, tmp_path: Path) -> None:
+    seen: list[list[str]] = []
+
+    def price(rec: LogRecord) -> None:
+        rec.cost_usd = (rec.input_tokens or 0) * 0.5
+
+    def broken(rec: LogRecord) -> None:
+        raise RuntimeError("an enrichment bug must not cost the row")
+
+    def observer(batch: Sequence[LogRecord]) -> None:
+        assert count_requests(engine) >= len(batch)  # already committed
+        seen.append([r.id for r in batch])
+
+    sink = LogSink(engine, SinkOptions(spool_path=tmp_path / "spool.bin", flush_interval=0.05),
+                   enrich=(apply_usage, broken, price), observers=(observer, lambda b: 1 / 0))
+    sink.start()
+    sink.submit(record(1, usage_source=[_CHAT_USAGE]))
+    sink.submit(record(2))
+    assert sink.flush(5)
+    sink.close()
+    assert sorted(i for b in seen for i in b) == ["req-00001", "req-00002"]
+    assert (get_request(engine, "req-00001") or {})["cost_usd"] == 5.5
+    assert (get_request(engine, "req-00002") or {})["cost_usd"] == 0.0
 
 
 # -- spool and replay ---------------------------------------------------------------------

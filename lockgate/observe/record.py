@@ -54,6 +54,7 @@ class LogRecord:
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     total_tokens: int | None = None
+    cost_usd: float | None = None  # filled by the writer's pricing step; None = unknown
     # Raw material the writer parses off the request path: the non-stream response
     # body, or the SSE events that carry usage (terminal Responses event, chat usage chunk).
     usage_source: list[bytes] = field(default_factory=list)

@@ -3,9 +3,10 @@
 `submit()` puts a record on a bounded in-memory queue (bounded by count and by bytes).
 When the queue is full the record goes to the spool file instead, so it is delayed,
 never dropped. The writer thread takes records off the queue in batches (by rows, bytes
-or time), parses usage, and inserts each batch in one transaction. When the database
-fails, the batch is spooled and the spool is replayed every `retry_interval`; replayed
-rows that already exist are skipped, so nothing is written twice.
+or time), enriches each record (usage, cost), inserts each batch in one transaction and
+then shows it to the observers (metrics, traces). When the database fails, the batch is
+spooled and the spool is replayed every `retry_interval`; replayed rows that already
+exist are skipped, so nothing is written twice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from lockgate.observe.usage import apply_usage
 from lockgate.store.db import begin_write
 from lockgate.store.requests import insert_records
 
-__all__ = ["LogSink", "SinkOptions", "SinkStats"]
+__all__ = ["Enricher", "LogSink", "Observer", "SinkOptions", "SinkStats"]
 
 log = logging.getLogger("lockgate.sink")
 
@@ -74,6 +75,8 @@ class _Unavailable(Exception):
     """The database could not take a write; the caller keeps the records."""
 
 
+Enricher = Callable[[LogRecord], None]
+Observer = Callable[[Sequence[LogRecord]], None]
 _Item = tuple[LogRecord, int] | None  # (record, approx size); None only wakes the writer
 
 
@@ -108,9 +111,14 @@ class _RecordQueue(queue.Queue[_Item]):
 
 
 class LogSink:
-    def __init__(self, engine: sa.Engine, options: SinkOptions) -> None:
+    def __init__(self, engine: sa.Engine, options: SinkOptions, *,
+                 enrich: Sequence[Enricher] = (apply_usage,), observers: Sequence[Observer] = ()) -> None:
+        """`enrich` steps run on each record in the writer before it is stored (usage, then
+        cost, ...); `observers` see each batch after it is committed (metrics, traces)."""
         self._engine = engine
         self._opts = options
+        self._enrich = tuple(enrich)
+        self._observers = tuple(observers)
         self._queue = _RecordQueue(max(1, options.queue_size))
         self._spool = Spool(options.spool_path)
         self._thread: threading.Thread | None = None
@@ -314,7 +322,7 @@ class LogSink:
     def _store(self, batch: list[LogRecord]) -> None:
         pace = _GilPacer(_GIL_SLICE)
         for rec in batch:
-            self._parse_usage(rec)
+            self._enrich_record(rec)
             pace()
         if self._down and time.monotonic() < self._next_retry:
             self._spool_batch(batch)  # it failed a moment ago; do not wait on it again yet
@@ -340,7 +348,7 @@ class LogSink:
             with contextlib.closing(self._spool.replay(self._opts.batch_rows)) as batches:
                 for batch in batches:
                     for rec in batch:
-                        self._parse_usage(rec)
+                        self._enrich_record(rec)
                     self._replayed += self._write(batch)
         except _Unavailable:
             pass  # the rest stays in the spool for the next try
@@ -363,6 +371,7 @@ class LogSink:
                         exc_info=True)
         else:
             self._down = False
+            self._observe(batch)
             return len(batch)
         written = 0
         for rec in batch:
@@ -376,6 +385,7 @@ class LogSink:
                     self._dropped += 1
             else:
                 written += 1
+                self._observe([rec])
         return written
 
     def _insert(self, records: list[LogRecord], pace: Callable[[], None] | None = None) -> None:
@@ -402,12 +412,19 @@ class LogSink:
             with self._slow_lock:
                 self._dropped += len(batch)
 
-    @staticmethod
-    def _parse_usage(rec: LogRecord) -> None:
-        try:
-            apply_usage(rec)
-        except Exception:  # usage is a nicety; the row matters more
-            log.debug("usage parsing failed for %s", rec.id, exc_info=True)
+    def _enrich_record(self, rec: LogRecord) -> None:
+        for step in self._enrich:
+            try:
+                step(rec)
+            except Exception:  # usage, cost and the like are niceties; the row matters more
+                log.debug("log enrichment %r failed for %s", step, rec.id, exc_info=True)
+
+    def _observe(self, batch: Sequence[LogRecord]) -> None:
+        for observer in self._observers:
+            try:
+                observer(batch)
+            except Exception:
+                log.warning("log observer %r failed", observer, exc_info=True)
 
 
 class _GilPacer:

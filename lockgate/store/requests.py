@@ -60,7 +60,7 @@ def _request_values(rec: LogRecord, has_bodies: bool) -> tuple[Any, ...]:
         rec.id, rec.ts, rec.method, rec.path, rec.api, rec.key_id, rec.key_name, rec.stream,
         rec.model_requested, rec.model_resolved, rec.provider, rec.status, rec.error_type, rec.error,
         rec.latency_ms, rec.ttfb_ms, rec.ttft_ms, rec.input_tokens, rec.output_tokens, rec.cached_input_tokens,
-        rec.cache_write_tokens, rec.reasoning_tokens, rec.total_tokens, None, rec.response_id,
+        rec.cache_write_tokens, rec.reasoning_tokens, rec.total_tokens, rec.cost_usd, rec.response_id,
         rec.upstream_request_id, meta.session_id, meta.session_path, meta.session_name, meta.user_id,
         dict(meta.properties), rec.user_agent, rec.client_ip, rec.request_bytes, rec.response_bytes, has_bodies,
     )
