@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 import aiohttp
 
+from lockgate.api.app import build_api
+from lockgate.api.router import PREFIXES as API_PREFIXES
 from lockgate.config import Settings, load_settings
 from lockgate.errors import NotFound
 from lockgate.observe.record import LogRecord
@@ -53,7 +55,8 @@ class Gateway:
                               settings.server.key_refresh_interval)
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
-        self.app = GatewayApp(self, self.startup, self.shutdown)
+        api = build_api(self)
+        self.app = GatewayApp(self, self.startup, self.shutdown, api=api, api_prefixes=API_PREFIXES)
 
     @property
     def session(self) -> aiohttp.ClientSession:

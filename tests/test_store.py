@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 
 from lockgate.observe.record import LogRecord, RequestMeta
 from lockgate.store import keys as key_store
-from lockgate.store.db import begin_write, database_url_for, migrate, open_engine
+from lockgate.store.db import SCHEMA_HEAD, begin_write, database_url_for, migrate, open_engine
 from lockgate.store.requests import (
     count_requests,
     get_request,
@@ -59,7 +59,7 @@ def test_migrate_twice_is_idempotent_and_matches_schema(tmp_path: Path) -> None:
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert MigrationContext.configure(conn).get_current_heads() == ("0001",)
+        assert MigrationContext.configure(conn).get_current_heads() == (SCHEMA_HEAD,)
         # The hand-written migration creates exactly what schema.py describes.
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         indexes = {r[0]: r[1] for r in conn.exec_driver_sql(
@@ -88,7 +88,7 @@ def test_concurrent_processes_migrate_the_same_file(tmp_path: Path) -> None:
         assert p.returncode == 0, err.decode()
     eng = open_engine(url)
     with eng.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [SCHEMA_HEAD]
     assert count_requests(eng) == 0
     eng.dispose()
 
@@ -250,3 +250,33 @@ def test_insert_calls_pace_once_per_record(engine: sa.Engine) -> None:
         insert_records(conn, [record(i) for i in range(5)], store_bodies=True, max_body_bytes=100,
                        pace=lambda: calls.append(1))
     assert len(calls) == 5 and count_requests(engine) == 5
+
+
+def test_upgrade_from_0001_keeps_rows_and_downgrade_returns(tmp_path: Path) -> None:
+    from alembic import command
+
+    from lockgate.store import db
+
+    eng = open_engine(database_url_for(tmp_path))
+    cfg = db._alembic_config()
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO requests (id, ts, method, path, api, stream, status, request_bytes, response_bytes, "
+            "has_bodies) VALUES ('old-1', 1.0, 'POST', '/v1/responses', 'responses', 0, 200, 10, 20, 0)")
+    migrate(eng)
+    with eng.connect() as conn:
+        row = conn.exec_driver_sql("SELECT source, priced_model, cost_status, cache_write_1h_tokens "
+                                   "FROM requests WHERE id = 'old-1'").one()
+        assert tuple(row) == ("proxy", None, None, None)
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    with eng.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    with eng.connect() as conn:
+        cols = {r[1] for r in conn.exec_driver_sql("PRAGMA table_info(requests)")}
+        assert "source" not in cols and conn.exec_driver_sql("SELECT count(*) FROM requests").scalar() == 1
+        tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not {"request_feedback", "request_scores"} & tables
+    eng.dispose()

@@ -54,7 +54,10 @@ class LogRecord:
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
     total_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens with a 1 h TTL
     cost_usd: float | None = None  # filled by the writer's pricing step; None = unknown
+    priced_model: str | None = None  # Helicone-Model-Override, else what the pricing step chose
+    cost_status: str | None = None
     # Raw material the writer parses off the request path: the non-stream response
     # body, or the SSE events that carry usage (terminal Responses event, chat usage chunk).
     usage_source: list[bytes] = field(default_factory=list)
@@ -69,6 +72,7 @@ class LogRecord:
     request_bytes: int = 0
     response_bytes: int = 0
     content_type: str | None = None
+    source: str = "proxy"  # proxy | manual (POST /custom/v1/log, /api/log)
 
     def approx_size(self) -> int:
         """Bytes this record holds on to, for the queue's byte bound."""

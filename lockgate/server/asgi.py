@@ -33,8 +33,11 @@ _SUBRESOURCES: dict[tuple[str, str], str] = {
 
 
 class GatewayApp:
-    def __init__(self, ctx: GatewayContext, startup: Lifecycle, shutdown: Lifecycle) -> None:
+    def __init__(self, ctx: GatewayContext, startup: Lifecycle, shutdown: Lifecycle,
+                 api: Handler | None = None, api_prefixes: tuple[str, ...] = ()) -> None:
         self._ctx = ctx
+        self._api = api
+        self._api_prefixes = api_prefixes
         self._startup = startup
         self._shutdown = shutdown
         proxy = Passthrough(ctx)
@@ -80,6 +83,9 @@ class GatewayApp:
                 return
         if method == "GET" and path.startswith("/v1/models/"):
             await self._model(scope, receive, send, path[len("/v1/models/"):])
+            return
+        if self._api is not None and path.startswith(self._api_prefixes):
+            await self._api(scope, receive, send)  # the management API (lockgate/api/)
             return
         if path in self._paths:
             err: GatewayError = NotFound(f"Method {method} is not allowed on {path}.", code="method_not_allowed")

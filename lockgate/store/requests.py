@@ -63,6 +63,7 @@ def _request_values(rec: LogRecord, has_bodies: bool) -> tuple[Any, ...]:
         rec.cache_write_tokens, rec.reasoning_tokens, rec.total_tokens, rec.cost_usd, rec.response_id,
         rec.upstream_request_id, meta.session_id, meta.session_path, meta.session_name, meta.user_id,
         dict(meta.properties), rec.user_agent, rec.client_ip, rec.request_bytes, rec.response_bytes, has_bodies,
+        rec.source, rec.priced_model, rec.cost_status, rec.cache_write_1h_tokens,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["gateway_keys", "metadata", "request_bodies", "requests"]
+__all__ = ["gateway_keys", "metadata", "request_bodies", "request_feedback", "request_scores", "requests"]
 
 # Named constraints, so that later (batch) migrations can refer to them on every backend.
 metadata = sa.MetaData(naming_convention={
@@ -60,6 +60,10 @@ requests = sa.Table(
     sa.Column("request_bytes", sa.Integer, nullable=False),
     sa.Column("response_bytes", sa.Integer, nullable=False),
     sa.Column("has_bodies", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String, nullable=False, server_default="proxy"),  # proxy | manual
+    sa.Column("priced_model", sa.String),  # the model name the cost was priced as
+    sa.Column("cost_status", sa.String),  # why cost_usd is what it is (see observe/cost.py)
+    sa.Column("cache_write_1h_tokens", sa.Integer),  # the part of cache_write_tokens with a 1 h TTL
 )
 
 sa.Index("ix_requests_ts_id", requests.c.ts, requests.c.id)
@@ -84,6 +88,23 @@ request_bodies = sa.Table(
     sa.Column("response_truncated", sa.Boolean, nullable=False),
     sa.Column("meta_headers", _JSON),
     sa.Column("content_type", sa.String),
+)
+
+# Feedback and scores: no foreign key, a client may send them before the row is written.
+request_feedback = sa.Table(
+    "request_feedback", metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("rating", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+request_scores = sa.Table(
+    "request_scores", metadata,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),  # booleans stored as 0/1
+    sa.Column("created_at", sa.Float, nullable=False),
 )
 
 gateway_keys = sa.Table(

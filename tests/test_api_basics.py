@@ -1,0 +1,23 @@
+"""The management API's plumbing, through a real gateway: the OpenAPI document, errors, auth."""
+
+from __future__ import annotations
+
+import httpx
+from openapi_spec_validator import validate
+
+from tests.gateway_proc import GatewayProcess
+
+
+def test_openapi_document_is_valid_and_public(gateway: GatewayProcess) -> None:
+    r = httpx.get(f"{gateway.root}/api/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    spec = r.json()
+    validate(spec)
+    assert spec["openapi"] == "3.1.0" and "/api/openapi.json" in spec["paths"]
+
+
+def test_unknown_api_paths_and_methods_get_openai_shaped_errors(gateway: GatewayProcess) -> None:
+    r = httpx.get(f"{gateway.root}/api/nothing-here", headers={"authorization": f"Bearer {gateway.key}"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url"
+    r = httpx.post(f"{gateway.root}/api/openapi.json")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
