@@ -75,6 +75,16 @@ class Gateway:
     def ready(self) -> bool:
         return self._ready
 
+    @property
+    def log_enabled(self) -> bool:
+        return self.settings.log.enabled
+
+    def flush_log(self, timeout: float) -> bool:
+        return self._log_sink.flush(timeout) if self.settings.log.enabled else True
+
+    def submit_log(self, record: LogRecord) -> None:
+        self._sink.submit(record)
+
     async def startup(self) -> None:
         # The log writer thread shares the GIL with the event loop; a short switch interval
         # keeps its batches from holding requests back for the default 5 ms.

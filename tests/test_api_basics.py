@@ -14,6 +14,10 @@ def test_openapi_document_is_valid_and_public(gateway: GatewayProcess) -> None:
     spec = r.json()
     validate(spec)
     assert spec["openapi"] == "3.1.0" and "/api/openapi.json" in spec["paths"]
+    for path in ("/v1/request/{id}/feedback", "/v1/request/{id}/score", "/custom/v1/log", "/api/log"):
+        assert "post" in spec["paths"][path], path
+    feedback = spec["paths"]["/v1/request/{id}/feedback"]["post"]
+    assert feedback["security"] == [{"bearer": []}] and feedback["parameters"][0]["name"] == "id"
 
 
 def test_unknown_api_paths_and_methods_get_openai_shaped_errors(gateway: GatewayProcess) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from lockgate import __version__
+from lockgate.api import feedback, manual_log
 from lockgate.api.router import ApiContext, ApiRequest, ApiRouter, Route
 
 __all__ = ["build_api"]
@@ -15,7 +16,8 @@ __all__ = ["build_api"]
 def build_api(ctx: ApiContext) -> ApiRouter:
     routes: list[Route] = []
     # Feature modules add their routes here, one line each.
-    router = ApiRouter(ctx, routes)
+    routes += feedback.routes()
+    routes += manual_log.routes()
     spec: dict[str, Any] = {}
 
     async def openapi(_: ApiRequest) -> bytes:
@@ -25,4 +27,5 @@ def build_api(ctx: ApiContext) -> ApiRouter:
 
     routes.append(Route("GET", "/api/openapi.json", openapi, "This document (OpenAPI 3.1)", tag="meta",
                         public=True))
+    router = ApiRouter(ctx, routes)
     return router

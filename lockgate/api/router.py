@@ -20,12 +20,13 @@ import msgspec
 import sqlalchemy as sa
 
 from lockgate.errors import GatewayError, InvalidRequest, NotFound
+from lockgate.observe.record import LogRecord
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes
 from lockgate.store.keys import KeyRecord
 
 __all__ = ["ApiContext", "ApiRequest", "ApiRouter", "Param", "Route"]
 
-PREFIXES = ("/api/", "/v1/request/", "/custom/v1/")
+PREFIXES = ("/api/", "/v1/request/", "/custom/v1/", "/oai/v1/", "/anthropic/v1/")
 _MAX_API_BODY = 32 * 1024 * 1024
 _TEMPLATE_PART = re.compile(r"\{(\w+)\}")
 
@@ -35,6 +36,15 @@ class ApiContext(Protocol):
 
     @property
     def engine(self) -> sa.Engine: ...
+
+    @property
+    def log_enabled(self) -> bool: ...
+
+    def flush_log(self, timeout: float) -> bool:
+        """Wait until the log writer has stored everything submitted so far (blocking)."""
+        ...
+
+    def submit_log(self, record: LogRecord) -> None: ...
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> KeyRecord | None: ...
 

@@ -22,6 +22,9 @@ class RequestMeta:
     session_name: str | None = None
     user_id: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None  # client-chosen id (Helicone-Request-Id); used if it is a UUID
+    omit_request: bool = False  # Helicone-Omit-Request: do not store the request body
+    omit_response: bool = False  # Helicone-Omit-Response: do not store the response body
     # Every Helicone-*/lockgate-* header as sent (lower-case names), for later features.
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -73,6 +76,7 @@ class LogRecord:
     response_bytes: int = 0
     content_type: str | None = None
     source: str = "proxy"  # proxy | manual (POST /custom/v1/log, /api/log)
+    key_source: str = "gateway"  # whose provider key was used: gateway (config) | client (Helicone-Auth BYOK)
 
     def approx_size(self) -> int:
         """Bytes this record holds on to, for the queue's byte bound."""

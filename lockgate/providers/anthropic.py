@@ -17,6 +17,7 @@ class AnthropicProvider:
         self._base = base if base.endswith("/v1") else base + "/v1"
         headers = [(k.lower(), v) for k, v in settings.headers.items()]
         headers.append(("anthropic-version", API_VERSION))
+        self._extra = list(headers)
         if api_key:
             headers.append(("x-api-key", api_key))
         self._auth = headers
@@ -26,3 +27,6 @@ class AnthropicProvider:
 
     def auth_headers(self) -> list[tuple[str, str]]:
         return self._auth
+
+    def client_key_headers(self, key_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return self._extra + key_headers

@@ -31,6 +31,10 @@ class Provider(Protocol):
         """Headers that carry the provider key; they replace the client's auth headers."""
         ...
 
+    def client_key_headers(self, key_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The provider's headers with the caller's own key in place of the configured one."""
+        ...
+
 
 def build_providers(settings: Mapping[str, ProviderSettings], env: Mapping[str, str] | None = None) -> dict[
         str, Provider]:

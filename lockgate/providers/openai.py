@@ -13,6 +13,7 @@ class OpenAIProvider:
         self.apis = frozenset(settings.apis)
         self._base = settings.base_url.rstrip("/")
         headers = [(k.lower(), v) for k, v in settings.headers.items()]
+        self._extra = list(headers)
         if api_key:
             headers.append(("authorization", f"Bearer {api_key}"))
         self._auth = headers
@@ -22,3 +23,6 @@ class OpenAIProvider:
 
     def auth_headers(self) -> list[tuple[str, str]]:
         return self._auth
+
+    def client_key_headers(self, key_headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return self._extra + key_headers

@@ -15,6 +15,7 @@ from lockgate.errors import GatewayError, NotFound
 from lockgate.observe.record import LogRecord
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, send_bytes
 from lockgate.server.context import GatewayContext
+from lockgate.server.headers import id_headers
 from lockgate.server.ids import new_request_id
 from lockgate.server.model_list import model_body, model_list_body
 from lockgate.server.passthrough import Endpoint, Passthrough
@@ -105,17 +106,17 @@ class GatewayApp:
         t0 = time.perf_counter()
         rec = LogRecord(id=new_request_id(), ts=time.time(), method=scope["method"], path=scope["path"], api=api)
         headers = dict(scope["headers"])
-        rid = (b"lockgate-request-id", rec.id.encode())
+        rid = id_headers(rec.id)
         try:
             key = await self._ctx.authenticate(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
             if key is not None:
                 rec.key_id, rec.key_name = key.id, key.name
             body = build()
             rec.status, rec.response_body, rec.response_bytes = 200, [body], len(body)
-            await send_bytes(send, 200, body, [*JSON_HEADERS, rid])
+            await send_bytes(send, 200, body, [*JSON_HEADERS, *rid])
         except GatewayError as exc:
             rec.status, rec.error_type, rec.error = exc.status, exc.code or exc.type, exc.message
-            await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, rid])
+            await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, *rid])
         finally:
             rec.latency_ms = (time.perf_counter() - t0) * 1000
             self._ctx.sink.submit(rec)

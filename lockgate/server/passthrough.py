@@ -28,7 +28,7 @@ from lockgate.providers.base import Provider
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes, watch_disconnect
 from lockgate.server.body import ensure_include_usage, peek, replace_model
 from lockgate.server.context import GatewayContext
-from lockgate.server.headers import OWN_PREFIXES, read_meta
+from lockgate.server.headers import AUTH_HEADERS, OWN_PREFIXES, client_request_id, id_headers, read_meta
 from lockgate.server.ids import new_request_id
 from lockgate.server.streaming import UsageStripper, stream_error_event
 
@@ -60,9 +60,7 @@ class Passthrough:
                      response_id: str | None = None) -> None:
         ctx = self._ctx
         t0 = time.perf_counter()
-        rec = LogRecord(id=new_request_id(), ts=time.time(), method=scope["method"], path=scope["path"],
-                        api=ep.api)
-        rid_header = (b"lockgate-request-id", rec.id.encode())
+        rec = LogRecord(id="", ts=time.time(), method=scope["method"], path=scope["path"], api=ep.api)
         forward: list[tuple[str, str]] = []
         own: list[tuple[bytes, bytes]] = []
         authz = xkey = None
@@ -77,14 +75,27 @@ class Passthrough:
                 forward.append((name.decode("latin-1"), value.decode("latin-1")))
             if name == b"user-agent":
                 rec.user_agent = value.decode("latin-1")
+        gateway_auth = None
         if own:
             rec.meta = read_meta(own)
+            gateway_auth = next((v.decode("latin-1") for n, v in own if n in AUTH_HEADERS), None)
+        rec.id = (client_request_id(rec.meta) if own else None) or new_request_id()
+        rid_headers = id_headers(rec.id)
         client = scope.get("client")
         rec.client_ip = client[0] if client else None
         started = False
         watch = None
         try:
-            key = await ctx.authenticate(authz, xkey)
+            if gateway_auth is not None:
+                # Helicone-Auth carries the gateway key; Authorization / x-api-key are then the
+                # caller's own provider key, forwarded instead of the configured one (never logged).
+                key = await ctx.authenticate(gateway_auth, None)
+                own_key = [(n, v) for n, v in (("Authorization", authz), ("x-api-key", xkey)) if v is not None]
+                if own_key:
+                    rec.key_source = "client"
+            else:
+                key = await ctx.authenticate(authz, xkey)
+                own_key = []
             if key is not None:
                 rec.key_id, rec.key_name = key.id, key.name
             body = await read_body(receive, ctx.settings.server.max_body_bytes)
@@ -118,13 +129,13 @@ class Passthrough:
                 if scope.get("query_string"):
                     sub_url += "?" + scope["query_string"].decode("latin-1")
                 url = URL(sub_url)
-            headers = forward + provider.auth_headers()
+            headers = forward + (provider.client_key_headers(own_key) if own_key else provider.auth_headers())
             watch = watch_disconnect(receive)
             async with ctx.session.request(scope["method"], url, data=body if body else None,
                                            headers=headers) as resp:
                 rec.upstream_request_id = resp.headers.get("x-request-id")
                 out_headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
-                out_headers.append(rid_header)
+                out_headers += rid_headers
                 rec.status = resp.status
                 rec.content_type = resp.headers.get("content-type")
                 if rec.stream and resp.status < 300 and (rec.content_type or "").startswith("text/event-stream"):
@@ -148,7 +159,7 @@ class Passthrough:
         except GatewayError as exc:
             self._fail(rec, exc)
             if not started:
-                await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, rid_header])
+                await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, *rid_headers])
         except asyncio.CancelledError:
             if watch is None or not watch.disconnected:
                 rec.status, rec.error_type = 499, "cancelled"
@@ -161,7 +172,7 @@ class Passthrough:
             err = _upstream_error(exc, rec.provider)
             self._fail(rec, err)
             if not started:
-                await send_bytes(send, err.status, err.openai_body(), [*JSON_HEADERS, rid_header])
+                await send_bytes(send, err.status, err.openai_body(), [*JSON_HEADERS, *rid_headers])
         finally:
             if watch is not None:
                 watch.close()

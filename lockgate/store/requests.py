@@ -63,20 +63,22 @@ def _request_values(rec: LogRecord, has_bodies: bool) -> tuple[Any, ...]:
         rec.cache_write_tokens, rec.reasoning_tokens, rec.total_tokens, rec.cost_usd, rec.response_id,
         rec.upstream_request_id, meta.session_id, meta.session_path, meta.session_name, meta.user_id,
         dict(meta.properties), rec.user_agent, rec.client_ip, rec.request_bytes, rec.response_bytes, has_bodies,
-        rec.source, rec.priced_model, rec.cost_status, rec.cache_write_1h_tokens,
+        rec.source, rec.priced_model, rec.cost_status, rec.cache_write_1h_tokens, rec.key_source,
     )
 
 
 def _body_values(rec: LogRecord, store_bodies: bool, max_body_bytes: int) -> tuple[Any, ...]:
-    """One `request_bodies` row, in column order."""
-    headers = dict(rec.meta.headers) or None
+    """One `request_bodies` row, in column order (a body the client asked to omit is NULL)."""
+    meta = rec.meta
+    headers = dict(meta.headers) or None
     if not store_bodies:
         return (rec.id, None, None, _ENCODING, False, False, headers, rec.content_type)
-    request = rec.request_body or b""
-    response = b"".join(rec.response_body)
+    request = b"" if meta.omit_request else rec.request_body or b""
+    response = b"" if meta.omit_response else b"".join(rec.response_body)
     # memoryview: cap without copying the (possibly large) body before compressing it.
     return (rec.id, _compress(memoryview(request)[:max_body_bytes]), _compress(memoryview(response)[:max_body_bytes]),
-            _ENCODING, len(request) > max_body_bytes, rec.response_truncated or len(response) > max_body_bytes,
+            _ENCODING, len(request) > max_body_bytes,
+            not meta.omit_response and (rec.response_truncated or len(response) > max_body_bytes),
             headers, rec.content_type)
 
 
@@ -94,7 +96,8 @@ def insert_records(conn: sa.Connection, records: list[LogRecord], *, store_bodie
     request_rows: list[tuple[Any, ...]] = []
     body_rows: list[tuple[Any, ...]] = []
     for rec in records:
-        request_rows.append(_request_values(rec, store_bodies))
+        request_rows.append(_request_values(rec, store_bodies and not (rec.meta.omit_request
+                                                                       and rec.meta.omit_response)))
         if store_bodies or rec.meta.headers:
             body_rows.append(_body_values(rec, store_bodies, max_body_bytes))
         if pace is not None:

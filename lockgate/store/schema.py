@@ -64,6 +64,7 @@ requests = sa.Table(
     sa.Column("priced_model", sa.String),  # the model name the cost was priced as
     sa.Column("cost_status", sa.String),  # why cost_usd is what it is (see observe/cost.py)
     sa.Column("cache_write_1h_tokens", sa.Integer),  # the part of cache_write_tokens with a 1 h TTL
+    sa.Column("key_source", sa.String, nullable=False, server_default="gateway"),  # gateway | client (BYOK)
 )
 
 sa.Index("ix_requests_ts_id", requests.c.ts, requests.c.id)
