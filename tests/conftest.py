@@ -9,6 +9,7 @@ import pytest
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
+from tests.query_data import Logged, populate
 
 UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"
 
@@ -68,3 +69,9 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) 
 def gateway(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
     """One shared gateway for tests that only add rows and look up their own."""
     return gateway_factory()
+
+
+@pytest.fixture(scope="session")
+def logged(gateway_factory: Callable[..., GatewayProcess]) -> Logged:
+    """A gateway of its own with a small known request log (tests/query_data.py); read-only."""
+    return populate(gateway_factory())

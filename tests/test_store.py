@@ -64,7 +64,7 @@ def test_migrate_twice_is_idempotent_and_matches_schema(tmp_path: Path) -> None:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         indexes = {r[0]: r[1] for r in conn.exec_driver_sql(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-    assert indexes["ix_requests_errors_ts"].endswith("WHERE status >= 400")
+    assert indexes["ix_requests_errors_ts_id"].endswith("WHERE status >= 400")
     assert {"ix_requests_ts_id", "ix_requests_session_id_ts", "ix_requests_model_resolved_ts",
             "ix_requests_key_id_ts", "ix_requests_user_id_ts", "ix_requests_response_id"} <= set(indexes)
     eng.dispose()

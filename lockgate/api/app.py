@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 
 from lockgate import __version__
-from lockgate.api import feedback, manual_log
+from lockgate.api import feedback, manual_log, sessions
+from lockgate.api import requests as requests_api
 from lockgate.api.router import ApiContext, ApiRequest, ApiRouter, Route
 
 __all__ = ["build_api"]
@@ -18,6 +19,7 @@ def build_api(ctx: ApiContext) -> ApiRouter:
     # Feature modules add their routes here, one line each.
     routes += feedback.routes()
     routes += manual_log.routes()
+    routes += requests_api.routes() + sessions.routes()
     spec: dict[str, Any] = {}
 
     async def openapi(_: ApiRequest) -> bytes:

@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 
 from lockgate.cli.config_cmd import config_group
+from lockgate.cli.export import export
 from lockgate.cli.keys import keys_group
 from lockgate.cli.logs import logs_group
 from lockgate.cli.serve import serve
+from lockgate.cli.sessions import sessions_group
 
 __all__ = ["cli", "main"]
 
@@ -28,6 +30,8 @@ cli.add_command(serve)
 cli.add_command(keys_group)
 cli.add_command(logs_group)
 cli.add_command(config_group)
+cli.add_command(sessions_group)
+cli.add_command(export)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`lockgate logs tail|show`: read the request log."""
+"""`lockgate logs [filters]|tail|show`: read the request log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import click
 import orjson
 
 from lockgate.cli.common import open_store, settings_from
+from lockgate.cli.filter_options import filter_from_options, filter_options
+from lockgate.store.filters import FilterError, decode_cursor
+from lockgate.store.query import MAX_LIMIT, list_requests
 from lockgate.store.requests import get_request, recent_requests
 
 if TYPE_CHECKING:
@@ -19,31 +22,61 @@ if TYPE_CHECKING:
 __all__ = ["logs_group"]
 
 _FOLLOW_WINDOW_S = 900.0
-_COLUMNS = ("time", "id", "api", "model", "provider", "status", "ms", "ttft", "in", "out", "cached", "key")
+_COLUMNS = ("time", "id", "api", "model", "provider", "status", "ms", "ttft", "in", "out", "cached", "$", "key")
 
 
-def _row(r: dict[str, Any]) -> list[str]:
+def _row(r: dict[str, Any], with_date: bool = False) -> list[str]:
     def num(v: Any) -> str:
         return "" if v is None else f"{v:.0f}" if isinstance(v, float) else str(v)
 
-    return [dt.datetime.fromtimestamp(r["ts"]).strftime("%H:%M:%S"), r["id"], r["api"] or "",
+    when = dt.datetime.fromtimestamp(r["ts"]).strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
+    return [when, r["id"], r["api"] or "",
             r["model_resolved"] or r["model_requested"] or "", r["provider"] or "", num(r["status"]),
             num(r["latency_ms"]), num(r["ttft_ms"]), num(r["input_tokens"]), num(r["output_tokens"]),
-            num(r["cached_input_tokens"]), r["key_name"] or ""]
+            num(r["cached_input_tokens"]), "" if r["cost_usd"] is None else f"{r['cost_usd']:.4g}",
+            r["key_name"] or ""]
 
 
-def _table(rows: list[dict[str, Any]]) -> Table:
+def _table(rows: list[dict[str, Any]], with_date: bool = False) -> Table:
     from rich.table import Table
 
     table = Table(*_COLUMNS)
     for r in rows:
-        table.add_row(*_row(r), style="red" if (r["status"] or 0) >= 400 else None)
+        table.add_row(*_row(r, with_date), style="red" if (r["status"] or 0) >= 400 else None)
     return table
 
 
-@click.group("logs")
-def logs_group() -> None:
-    """Read the request log."""
+@click.group("logs", invoke_without_command=True)
+@filter_options
+@click.option("-n", "--limit", default=50, show_default=True, type=click.IntRange(1, MAX_LIMIT),
+              help="Rows per page.")
+@click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def logs_group(ctx: click.Context, /, limit: int, cursor: str | None, as_json: bool, **filters: Any) -> None:
+    """Read the request log: with no command, list requests matching the filters, newest first.
+
+    The filters mean what they mean in GET /api/requests (docs/api.md)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    flt = filter_from_options(filters)
+    try:
+        position = decode_cursor(cursor) if cursor else None
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cursor") from None
+    page = list_requests(open_store(settings_from(ctx)), flt, limit=limit, cursor=position)
+    if as_json:
+        for r in page.rows:
+            click.echo(orjson.dumps(r, default=str, option=orjson.OPT_NON_STR_KEYS).decode())
+    else:
+        from rich.console import Console
+
+        console = Console() if sys.stdout.isatty() else Console(width=220)
+        console.print(_table(page.rows, with_date=True))
+    if page.scanned is not None:
+        click.echo(f"searched the bodies of {page.scanned} requests", err=True)
+    if page.next_cursor:
+        click.echo(f"more: --cursor {page.next_cursor}", err=True)
 
 
 @logs_group.command("tail")
