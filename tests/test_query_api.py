@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import sqlalchemy as sa
 from openapi_spec_validator import validate
 
+from lockgate.store.schema import requests
 from tests.gateway_proc import GatewayProcess
 from tests.query_data import SESSION_A, SESSION_B, WORD, Logged
 
@@ -48,6 +48,8 @@ def test_every_row_is_listed_newest_first(logged: Logged) -> None:
     row = next(r for r in body["data"] if r["id"] == logged.ids["b_ok"])
     assert row["session_id"] == SESSION_B and row["session_path"] == "/x" and row["user_id"] == "bob"
     assert row["properties"] == {"env": "dev"} and row["key_name"] == "test" and row["status"] == 200
+    assert row["key_source"] == "gateway" and row["source"] == "proxy"
+    assert set(row) == {c.name for c in requests.columns}  # every logged column, no more
     assert row["input_tokens"] > 0 and row["cost_usd"] == 250.0
 
 
@@ -168,18 +170,21 @@ def test_cursor_pages_have_no_gaps_or_duplicates_while_rows_arrive(
 
 def test_one_request_with_bodies_annotations_feedback_and_scores(logged: Logged) -> None:
     rid = logged.ids["a_step2"]
-    with logged.gw.engine.begin() as conn:
-        conn.execute(sa.text("INSERT OR REPLACE INTO request_feedback VALUES (:id, 1, 1.0, 2.0)"), {"id": rid})
-        conn.execute(sa.text("INSERT OR REPLACE INTO request_scores VALUES (:id, 'accuracy', 0.75, 1.0)"),
-                     {"id": rid})
+    auth = {"authorization": f"Bearer {logged.gw.key}"}
+    r = httpx.post(f"{logged.gw.root}/v1/request/{rid}/feedback", json={"rating": True}, headers=auth)
+    assert r.status_code == 200, r.text
+    r = httpx.post(f"{logged.gw.root}/v1/request/{rid}/score", json={"scores": {"accuracy": 0.75, "ok": True}},
+                   headers=auth)
+    assert r.status_code == 200, r.text
     one = api(logged.gw, f"/api/requests/{rid}")
     assert one["id"] == rid and one["session_path"] == "/plan/step-2" and one["body_encoding"] == "utf-8"
     assert orjson.loads(one["request_body"])["input"] == f'step two: say "{WORD}" and mean it'
     assert orjson.loads(one["response_body"])["object"] == "response"
     assert one["annotations"]["helicone-session-id"] == SESSION_A
     assert one["annotations"]["helicone-session-name"] == "Course Plan"
-    assert one["feedback"] == {"rating": True, "created_at": 1.0, "updated_at": 2.0}
-    assert one["scores"] == {"accuracy": 0.75}
+    fb = one["feedback"]
+    assert fb["rating"] is True and fb["created_at"] <= fb["updated_at"] and fb["created_at"] > one["ts"]
+    assert one["scores"] == {"accuracy": 0.75, "ok": 1.0}
     assert one["request_truncated"] is False and one["content_type"].startswith("application/json")
     other = api(logged.gw, f"/api/requests/{logged.ids['b_ok']}")
     assert other["feedback"] is None and other["scores"] == {}

@@ -25,6 +25,7 @@ class RequestRow(msgspec.Struct, kw_only=True):
     api: str
     key_id: str | None
     key_name: str | None
+    key_source: str  # whose provider key was used: gateway (config) or client (Helicone-Auth)
     stream: bool
     model_requested: str | None
     model_resolved: str | None
@@ -92,6 +93,7 @@ _ROW_FIELDS = RequestRow.__struct_fields__
 def _row_values(row: dict[str, Any]) -> dict[str, Any]:
     out = {name: row.get(name) for name in _ROW_FIELDS}
     out["properties"] = out["properties"] or {}
+    out["key_source"] = out["key_source"] or "gateway"
     return out
 
 
