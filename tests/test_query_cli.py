@@ -143,3 +143,12 @@ def test_export_as_a_process(logged: Logged) -> None:
     done = subprocess.run([sys.executable, "-m", "lockgate", "export", "--format", "jsonl", "--status", "5xx"],
                           env=env, capture_output=True, timeout=60, check=True)
     assert [orjson.loads(line)["id"] for line in done.stdout.splitlines()] == [logged.ids["b_err"]]
+
+
+def test_a_big_session_tree_is_cut_and_says_so(logged: Logged) -> None:
+    from lockgate.store.query_groups import session_tree
+
+    tree = session_tree(logged.gw.engine, SESSION_A, max_requests=4)
+    assert tree is not None and tree["truncated"] is True and tree["root"]["total"]["requests"] == 4
+    whole = session_tree(logged.gw.engine, SESSION_A)
+    assert whole is not None and whole["truncated"] is False and whole["root"]["total"]["requests"] == 6
