@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from click.testing import CliRunner
 
 from lockgate.cli import cli
 from lockgate.cli.export import EXPORT_FIELDS
+from tests.gateway_proc import GatewayProcess
 from tests.query_data import SESSION_A, SESSION_B, WORD, Logged
 
 
@@ -152,3 +155,29 @@ def test_a_big_session_tree_is_cut_and_says_so(logged: Logged) -> None:
     assert tree is not None and tree["truncated"] is True and tree["root"]["total"]["requests"] == 4
     whole = session_tree(logged.gw.engine, SESSION_A)
     assert whole is not None and whole["truncated"] is False and whole["root"]["total"]["requests"] == 6
+
+
+def test_logs_tail_follows_with_filters(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    gw = gateway_factory()
+    auth = {"authorization": f"Bearer {gw.key}"}
+
+    def post(user: str) -> str:
+        r = httpx.post(f"{gw.url}/responses", content=orjson.dumps({"model": "gpt-5", "input": "tail me"}),
+                       headers={**auth, "Helicone-User-Id": user})
+        return str(r.headers["lockgate-request-id"])
+
+    first = post("carol")
+    post("dave")
+    gw.row(first)
+    env = {**os.environ, "LOCKGATE_DATA_DIR": str(gw.data_dir), "LOCKGATE_CONFIG": str(gw.config_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "lockgate", "logs", "tail", "-f", "--json", "--user", "carol"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert orjson.loads(proc.stdout.readline())["id"] == first
+        post("dave")  # filtered out
+        later = post("carol")
+        assert orjson.loads(proc.stdout.readline())["id"] == later
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -14,7 +15,7 @@ from lockgate.cli.common import open_store, settings_from
 from lockgate.cli.filter_options import filter_from_options, filter_options
 from lockgate.store.filters import FilterError, decode_cursor
 from lockgate.store.query import MAX_LIMIT, list_requests
-from lockgate.store.requests import get_request, recent_requests
+from lockgate.store.requests import get_request
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -80,18 +81,21 @@ def logs_group(ctx: click.Context, /, limit: int, cursor: str | None, as_json: b
 
 
 @logs_group.command("tail")
-@click.option("-n", "--lines", default=20, show_default=True, help="How many recent requests.")
+@filter_options
+@click.option("-n", "--lines", default=20, show_default=True, type=click.IntRange(1, MAX_LIMIT),
+              help="How many recent requests.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new requests as they are logged.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
-def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
-    """Show the latest requests, newest last."""
+def tail(ctx: click.Context, /, lines: int, follow: bool, as_json: bool, **filters: Any) -> None:
+    """Show the latest requests matching the filters, newest last."""
+    flt = filter_from_options(filters)
     engine = open_store(settings_from(ctx))
     from rich.console import Console
 
     # Piped output has no terminal width; keep whole ids readable there.
     console = Console() if sys.stdout.isatty() else Console(width=220)
-    rows = list(reversed(recent_requests(engine, limit=lines)))
+    rows = list(reversed(list_requests(engine, flt, limit=lines).rows))
 
     def emit(batch: list[dict[str, Any]]) -> None:
         if as_json:
@@ -102,12 +106,14 @@ def tail(ctx: click.Context, lines: int, follow: bool, as_json: bool) -> None:
 
     emit(rows)
     # Rows arrive out of start-time order (long streams, batches from other workers), so
-    # follow a window of recent start times and skip ids already shown.
+    # follow a window of recent start times (its newest rows) and skip ids already shown.
     seen = {r["id"] for r in rows}
     last = rows[-1]["ts"] if rows else time.time()
     while follow:
         time.sleep(1.0)
-        new = [r for r in recent_requests(engine, limit=1000, after_ts=last - _FOLLOW_WINDOW_S) if r["id"] not in seen]
+        window = dataclasses.replace(flt, since=max(flt.since or 0.0, last - _FOLLOW_WINDOW_S))
+        page = list_requests(engine, window, limit=MAX_LIMIT)
+        new = [r for r in reversed(page.rows) if r["id"] not in seen]
         if new:
             emit(new)
             seen.update(r["id"] for r in new)
