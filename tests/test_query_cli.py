@@ -181,3 +181,22 @@ def test_logs_tail_follows_with_filters(gateway_factory: Callable[..., GatewayPr
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_body_search_stops_at_its_scan_limit_and_goes_on_from_the_cursor(logged: Logged) -> None:
+    from lockgate.store.filters import RequestFilter, decode_cursor
+    from lockgate.store.query import list_requests
+
+    flt = RequestFilter(text="step")
+    found: list[str] = []
+    scanned = 0
+    cursor = None
+    while True:
+        page = list_requests(logged.gw.engine, flt, limit=50, cursor=cursor, scan_limit=3)
+        assert page.scanned is not None and page.scanned <= 3
+        scanned += page.scanned
+        found += [r["id"] for r in page.rows]
+        if page.next_cursor is None:
+            break
+        cursor = decode_cursor(page.next_cursor)
+    assert scanned == len(logged.ids) and logged.labels(found) == {"a_step1_first", "a_step1_stream", "a_step2"}
