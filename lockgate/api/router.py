@@ -10,6 +10,7 @@ only after its exact-match route lookup has missed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_bod
 from lockgate.store.keys import KeyRecord
 
 __all__ = ["ApiContext", "ApiRequest", "ApiRouter", "Param", "Route"]
+
+log = logging.getLogger("lockgate.api")
 
 PREFIXES = ("/api/", "/v1/request/", "/custom/v1/", "/oai/v1/", "/anthropic/v1/")
 _MAX_API_BODY = 32 * 1024 * 1024
@@ -131,6 +134,11 @@ class ApiRouter:
             await send_bytes(send, route.status, out, JSON_HEADERS)
         except GatewayError as exc:
             await send_bytes(send, exc.status, exc.openai_body(), JSON_HEADERS)
+        except Exception:
+            # A bug in a handler: say so in the API's error shape (uvicorn would send plain text).
+            log.exception("management API handler failed: %s %s", method, path)
+            err = GatewayError("The gateway failed to answer this request; the error is in its log.")
+            await send_bytes(send, err.status, err.openai_body(), JSON_HEADERS)
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False
