@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -17,7 +18,6 @@ from lockgate.errors import NotFound
 from lockgate.observe.metrics import GatewayMetrics
 from lockgate.observe.record import LogRecord
 from lockgate.observe.sink import LogSink, Observer, SinkOptions
-from lockgate.observe.traces import Tracing
 from lockgate.providers.base import Provider, build_providers
 from lockgate.routing.resolve import Router
 from lockgate.routing.response_ids import ResponseDirectory
@@ -28,6 +28,9 @@ from lockgate.store import keys as key_store
 from lockgate.store.db import migrate, open_engine
 from lockgate.store.requests import provider_for_response
 from lockgate.upstream import open_session
+
+if TYPE_CHECKING:
+    from lockgate.observe.traces import Tracing
 
 __all__ = ["Gateway", "create_app"]
 
@@ -57,8 +60,11 @@ class Gateway:
         if tel.metrics:
             self.metrics = GatewayMetrics((lambda: self._log_sink.stats) if opts.enabled else None)
             observers.append(self.metrics.observe)
-        self.tracing: Tracing | None = Tracing(tel, settings.providers) if tel.otlp_endpoint else None
-        if self.tracing is not None:
+        self.tracing: Tracing | None = None
+        if tel.otlp_endpoint:
+            from lockgate.observe.traces import Tracing  # OpenTelemetry only when it is used
+
+            self.tracing = Tracing(tel, settings.providers)
             observers.append(self.tracing.observe)
         self._log_sink = LogSink(self.engine, SinkOptions(
             store_bodies=opts.bodies, max_body_bytes=opts.max_body_bytes, queue_size=opts.queue_size,

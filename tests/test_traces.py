@@ -133,15 +133,16 @@ def test_names_and_urls() -> None:
     assert provider_semconv_name("vllm", ProviderSettings(base_url="http://127.0.0.1:1/v1")) == "vllm"
 
 
-def test_opentelemetry_not_imported_without_an_endpoint() -> None:
-    """Start-up cost: building a gateway without [telemetry].otlp_endpoint imports no OpenTelemetry."""
+def test_no_telemetry_imports_at_start() -> None:
+    """Start-up cost: a gateway without [telemetry].otlp_endpoint imports no OpenTelemetry, and
+    prometheus-client waits for the first scrape."""
     code = (
         "import sys, tempfile\n"
         "from lockgate.config import load_settings\n"
         "from lockgate.app import Gateway\n"
         "d = tempfile.mkdtemp()\n"
         "Gateway(load_settings(None, env={'LOCKGATE_DATA_DIR': d, 'OPENAI_API_KEY': 'sk-x'}))\n"
-        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'prometheus_client'))))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout
