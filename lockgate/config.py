@@ -102,6 +102,7 @@ class TelemetrySettings(_Section):
     otlp_endpoint: str = ""  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; empty: no traces
     otlp_headers: dict[str, str] = Field(default_factory=dict)  # or env "k1=v1,k2=v2" (secrets belong in env)
     otlp_timeout: float = Field(10.0, gt=0)
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of successful requests traced; errors always are
     service_name: str = Field("lockgate", min_length=1)
 
     @field_validator("otlp_headers", mode="before")

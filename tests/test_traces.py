@@ -146,3 +146,18 @@ def test_no_telemetry_imports_at_start() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_sampling_keeps_every_failure(gateway_factory: Callable[..., GatewayProcess], receiver: OtlpReceiver) -> None:
+    gw = gateway_factory(f'[telemetry]\notlp_endpoint = "{receiver.url}"\ntrace_sample_ratio = 0.0\n',
+                         env={"OTEL_BSP_SCHEDULE_DELAY": "100"})
+    with httpx.Client(timeout=10, headers={"authorization": f"Bearer {gw.key}"}) as c:
+        ok = [c.post(f"{gw.url}/responses", content=orjson.dumps({"model": "gpt-5", "input": f"s{i}"}))
+              for i in range(3)]
+        bad = c.post(f"{gw.url}/responses", content=orjson.dumps({"model": "fake-error-429", "input": "x"}))
+    assert [r.status_code for r in ok] == [200, 200, 200] and bad.status_code == 429
+    span = receiver.span_for(bad.headers["lockgate-request-id"])
+    assert span.attributes["error.type"] == "upstream_status"
+    # Spans leave in log order, so the successful ones would have arrived by now.
+    sent = {r.headers["lockgate-request-id"] for r in ok}
+    assert not [s for s in receiver.spans if s.attributes.get("lockgate.request.id") in sent]
