@@ -18,6 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from lockgate.observe.metrics import LABEL_LIMITS, GatewayMetrics
+from lockgate.observe.record import LogRecord
 from tests.gateway_proc import GatewayProcess
 
 DASHBOARD = Path(__file__).resolve().parent.parent / "docs" / "grafana" / "lockgate-dashboard.json"
@@ -200,9 +202,9 @@ def test_metrics_need_a_key_by_default(busy: tuple[GatewayProcess, list[str]]) -
     gw, _ = busy
     r = httpx.get(f"{gw.root}/metrics")
     assert r.status_code == 401
-    assert r.json()["error"]["type"] == "invalid_request_error" or r.json()["error"]["code"]
+    assert r.json()["error"]["code"] == "invalid_api_key" and "Missing gateway key" in r.json()["error"]["message"]
     r = httpx.get(f"{gw.root}/metrics", headers={"authorization": "Bearer lg-not-a-real-key"})
-    assert r.status_code == 401
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     assert "lockgate_requests_total" in scrape_text(gw)
     r = httpx.get(f"{gw.root}/metrics", headers={"x-api-key": gw.key})
     assert r.status_code == 200
@@ -218,6 +220,36 @@ def test_public_metrics_and_metrics_off(gateway_factory: Callable[..., GatewayPr
 
     off = gateway_factory("[telemetry]\nmetrics = false\n")
     assert httpx.get(f"{off.root}/metrics", headers={"authorization": f"Bearer {off.key}"}).status_code == 404
+
+
+def test_logging_off(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """Metrics come from the log writer: with logging off there are no pipeline numbers and no counts."""
+    gw = gateway_factory(env={"LOCKGATE_LOG_ENABLED": "false"})
+    r = httpx.post(f"{gw.url}/responses", json={"model": "gpt-5", "input": "x"},
+                   headers={"authorization": f"Bearer {gw.key}"})
+    assert r.status_code == 200
+    text = scrape_text(gw)
+    found = samples(text)
+    assert total(found, "lockgate_build_info") == 1
+    assert "lockgate_log_queue_depth" not in text and total(found, "lockgate_requests_total") == 0
+    assert "# TYPE lockgate_requests_total counter" in text
+
+
+def test_model_labels_are_bounded() -> None:
+    """Past the limit, new model names are counted as "other" (callers can invent names under a pattern)."""
+    metrics = GatewayMetrics(None)
+    limit = LABEL_LIMITS["model"]
+    batch = [LogRecord(id=str(i), ts=0.0, method="POST", path="/v1/responses", api="responses",
+                       model_resolved=f"gpt-x{i}", provider="openai", status=200, latency_ms=5.0)
+             for i in range(limit + 50)]
+    metrics.observe(batch)
+    metrics.observe(batch[:1])
+    found = samples(metrics.render()[0].decode())
+    models = {s.labels["model"] for s in found if s.name == "lockgate_requests_total"}
+    assert len(models) == limit + 1 and "other" in models
+    assert total(found, "lockgate_requests_total", model="other") == 50
+    assert total(found, "lockgate_requests_total", model="gpt-x0") == 2
+    assert total(found, "lockgate_request_duration_seconds_count") == limit + 51
 
 
 def test_workers_share_one_view(gateway_factory: Callable[..., GatewayProcess]) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from lockgate.config import ProviderSettings
 from lockgate.observe.traces import provider_semconv_name, traces_url
+from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.gateway_proc import GatewayProcess
 
@@ -161,3 +162,17 @@ def test_sampling_keeps_every_failure(gateway_factory: Callable[..., GatewayProc
     # Spans leave in log order, so the successful ones would have arrived by now.
     sent = {r.headers["lockgate-request-id"] for r in ok}
     assert not [s for s in receiver.spans if s.attributes.get("lockgate.request.id") in sent]
+
+
+def test_traceparent_makes_the_span_a_child(traced: GatewayProcess, receiver: OtlpReceiver, fake: FakeOpenAI) -> None:
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    fake.clear()
+    r = httpx.post(f"{traced.url}/responses", content=orjson.dumps({"model": "gpt-5", "input": "child"}),
+                   headers={"authorization": f"Bearer {traced.key}",
+                            "traceparent": f"00-{trace_id}-{parent_id}-01"})
+    assert r.status_code == 200
+    span = receiver.span_for(r.headers["lockgate-request-id"])
+    assert span.trace_id.hex() == trace_id and span.parent_span_id.hex() == parent_id
+    assert span.span_id.hex() != parent_id
+    # Still forwarded to the provider.
+    assert fake.requests[-1].headers.get("traceparent") == f"00-{trace_id}-{parent_id}-01"

@@ -73,6 +73,7 @@ class LogRecord:
     response_bytes: int = 0
     content_type: str | None = None
     source: str = "proxy"  # proxy | manual (POST /custom/v1/log, /api/log)
+    traceparent: str | None = None  # W3C trace context sent by the caller: the parent of the request's span
 
     def approx_size(self) -> int:
         """Bytes this record holds on to, for the queue's byte bound."""

@@ -114,9 +114,11 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.trace import SpanKind, Status, StatusCode
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._kind = SpanKind.CLIENT
         self._status_cls = Status
+        self._propagator = TraceContextTextMapPropagator()
         self._error_code = StatusCode.ERROR
         self.endpoint = traces_url(settings.otlp_endpoint)
         self._ratio = settings.trace_sample_ratio
@@ -155,7 +157,9 @@ class Tracing:
         model = attrs.get("gen_ai.request.model")
         start = int(rec.ts * 1e9)
         end = start + int((rec.latency_ms or 0.0) * 1e6)
-        span = self._tracer.start_span(f"{op} {model}" if model else str(op), kind=self._kind,
+        # A caller's `traceparent` makes the span a child of the caller's own (agent) span.
+        parent = self._propagator.extract({"traceparent": rec.traceparent}) if rec.traceparent else None
+        span = self._tracer.start_span(f"{op} {model}" if model else str(op), context=parent, kind=self._kind,
                                        attributes=attrs, start_time=start)
         if rec.status >= 400 or rec.status == 0:
             span.set_status(self._status_cls(self._error_code, (rec.error or "")[:_MAX_ERROR_CHARS] or None))
