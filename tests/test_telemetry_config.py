@@ -56,3 +56,13 @@ def test_check_reports_bad_env_headers() -> None:
                                                         "OPENAI_API_KEY": "sk-x"})]
     assert any(p.startswith("env LOCKGATE_TELEMETRY_OTLP_HEADERS: telemetry.otlp_headers") for p in problems), \
         problems
+
+
+def test_check_summary(tmp_path: Path) -> None:
+    cfg = tmp_path / "lockgate.toml"
+    cfg.write_text('[providers.a]\nbase_url = "http://127.0.0.1:5/v1"\n[telemetry]\nmetrics_public = true\n'
+                   'otlp_endpoint = "http://127.0.0.1:4318"\ntrace_sample_ratio = 0.25\n')
+    out = CliRunner().invoke(cli, ["--config", str(cfg), "config", "check"])
+    assert out.exit_code == 0, out.output
+    assert "metrics   GET /metrics  (public)" in out.output
+    assert "traces    OTLP/HTTP -> http://127.0.0.1:4318/v1/traces  sample=0.25" in out.output
