@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import orjson
+import promql_parser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -276,16 +277,35 @@ def test_workers_share_one_view(gateway_factory: Callable[..., GatewayProcess]) 
 
 # -- the Grafana dashboard -------------------------------------------------------------
 
-def _exprs(node: Any) -> Iterator[str]:
+GRAFANA_VARS = {"$__rate_interval": "5m", "$__range": "6h", "$model": ".*", "$provider": ".*"}
+
+
+def _queries(node: Any) -> Iterator[str]:
+    """Every PromQL text in the dashboard: panel targets and template variable queries."""
     if isinstance(node, dict):
         for k, v in node.items():
             if k in ("expr", "definition") and isinstance(v, str):
                 yield v
             else:
-                yield from _exprs(v)
+                yield from _queries(v)
     elif isinstance(node, list):
         for v in node:
-            yield from _exprs(v)
+            yield from _queries(v)
+
+
+def _selected_metrics(node: Any) -> Iterator[str]:
+    """The metric names a parsed PromQL expression selects."""
+    if isinstance(node, promql_parser.VectorSelector):
+        if node.name:
+            yield node.name
+        return
+    for attr in dir(node):
+        if attr.startswith("_") or attr in ("parse", "prettify"):
+            continue
+        value = getattr(node, attr)
+        for child in value if isinstance(value, list) else [value]:
+            if hasattr(child, "prettify"):  # an AST node
+                yield from _selected_metrics(child)
 
 
 def exported_names(text: str) -> set[str]:
@@ -302,17 +322,20 @@ def test_dashboard_uses_only_exported_metrics(busy: tuple[GatewayProcess, list[s
     gw, _ = busy
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     assert dashboard["title"] and dashboard["panels"]
-    exprs = list(_exprs(dashboard))
-    assert len(exprs) >= 10
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
     names = exported_names(scrape_text(gw))
-    used = set()
-    for expr in exprs:
-        # Metric names: identifiers not followed by "(" (functions) and not inside {...} or by/without (...).
-        stripped = re.sub(r"\{[^}]*\}|\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)|\[[^\]]*\]",
-                          " ", expr)
-        for ident in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b(?!\s*\()", stripped):
-            if ident.startswith(("lockgate_", "process_")):
-                used.add(ident)
+    used: set[str] = set()
+    queries = list(_queries(dashboard))
+    assert len(queries) >= 20
+    for query in queries:
+        m = re.fullmatch(r"label_values\((\w+), *(\w+)\)", query)
+        if m:  # a Grafana template function, not PromQL
+            used.add(m.group(1))
+            continue
+        for var, value in GRAFANA_VARS.items():
+            query = query.replace(var, value)
+        assert "$" not in query, query
+        used.update(_selected_metrics(promql_parser.parse(query)))  # raises on invalid PromQL
     missing = used - names
     assert not missing, f"dashboard uses metrics /metrics does not export: {sorted(missing)}"
     for wanted in ("lockgate_requests_total", "lockgate_request_duration_seconds_bucket",
