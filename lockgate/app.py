@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -14,17 +15,22 @@ from lockgate.api.app import build_api
 from lockgate.api.router import PREFIXES as API_PREFIXES
 from lockgate.config import Settings, load_settings
 from lockgate.errors import NotFound
+from lockgate.observe.metrics import GatewayMetrics
 from lockgate.observe.record import LogRecord
-from lockgate.observe.sink import LogSink, SinkOptions
+from lockgate.observe.sink import LogSink, Observer, SinkOptions
 from lockgate.providers.base import Provider, build_providers
 from lockgate.routing.resolve import Router
 from lockgate.routing.response_ids import ResponseDirectory
 from lockgate.server.asgi import GatewayApp
 from lockgate.server.auth import KeyCache, extract_key
+from lockgate.server.metrics_route import MetricsEndpoint
 from lockgate.store import keys as key_store
 from lockgate.store.db import migrate, open_engine
 from lockgate.store.requests import provider_for_response
 from lockgate.upstream import open_session
+
+if TYPE_CHECKING:
+    from lockgate.observe.traces import Tracing
 
 __all__ = ["Gateway", "create_app"]
 
@@ -46,17 +52,34 @@ class Gateway:
         self.responses = ResponseDirectory()
         self.engine = open_engine(settings.database_url)
         opts = settings.log
+        # Metrics and traces are LogSink observers: built from each committed batch in the
+        # writer thread, never on the request path.
+        tel = settings.telemetry
+        observers: list[Observer] = []
+        self.metrics: GatewayMetrics | None = None
+        if tel.metrics:
+            self.metrics = GatewayMetrics((lambda: self._log_sink.stats) if opts.enabled else None)
+            observers.append(self.metrics.observe)
+        self.tracing: Tracing | None = None
+        if tel.otlp_endpoint:
+            from lockgate.observe.traces import Tracing  # OpenTelemetry only when it is used
+
+            self.tracing = Tracing(tel, settings.providers)
+            observers.append(self.tracing.observe)
         self._log_sink = LogSink(self.engine, SinkOptions(
             store_bodies=opts.bodies, max_body_bytes=opts.max_body_bytes, queue_size=opts.queue_size,
             queue_max_bytes=opts.queue_max_bytes, batch_rows=opts.batch_rows, batch_bytes=opts.batch_bytes,
-            flush_interval=opts.flush_interval, spool_path=settings.spool_path))
+            flush_interval=opts.flush_interval, spool_path=settings.spool_path), observers=observers)
+        self._metrics_sync: asyncio.Task[None] | None = None
         self._sink: LogSink | _NullSink = self._log_sink if opts.enabled else _NullSink()
         self._keys = KeyCache(lambda: key_store.load_active_keys(self.engine),
                               settings.server.key_refresh_interval)
         self._session: aiohttp.ClientSession | None = None
         self._ready = False
         api = build_api(self)
-        self.app = GatewayApp(self, self.startup, self.shutdown, api=api, api_prefixes=API_PREFIXES)
+        metrics_route = MetricsEndpoint(self, self.metrics, tel.metrics_public) if self.metrics else None
+        self.app = GatewayApp(self, self.startup, self.shutdown, api=api, api_prefixes=API_PREFIXES,
+                              metrics=metrics_route)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -93,6 +116,8 @@ class Gateway:
         await loop.run_in_executor(None, migrate, self.engine)
         if self.settings.log.enabled:
             self._log_sink.start()
+        if self.metrics is not None and self.metrics.multiprocess:
+            self._metrics_sync = asyncio.create_task(self.metrics.sync_forever())
         if self.settings.server.auth == "keys":
             await self._keys.start()
         self._session = open_session(self.settings.upstream)
@@ -103,9 +128,15 @@ class Gateway:
         await self._keys.stop()
         if self._session is not None:
             await self._session.close()
+        loop = asyncio.get_running_loop()
         if self.settings.log.enabled:
-            await asyncio.get_running_loop().run_in_executor(
-                None, self._log_sink.close, max(self.settings.server.shutdown_timeout, 5.0))
+            await loop.run_in_executor(None, self._log_sink.close, max(self.settings.server.shutdown_timeout, 5.0))
+        if self._metrics_sync is not None:
+            self._metrics_sync.cancel()
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.tracing is not None:
+            await loop.run_in_executor(None, self.tracing.close)  # exports the spans still queued
         self.engine.dispose()
 
     async def authenticate(self, authorization: str | None, x_api_key: str | None) -> key_store.KeyRecord | None:

@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lockgate.providers.presets import PRESETS
 
@@ -24,6 +25,7 @@ __all__ = [
     "LogSettings",
     "ProviderSettings",
     "Settings",
+    "TelemetrySettings",
     "check_config",
     "default_data_dir",
     "load_settings",
@@ -92,12 +94,43 @@ class RoutingSettings(_Section):
     default_provider: str = ""  # for models no provider pattern matches; empty: unknown model → 404
 
 
+class TelemetrySettings(_Section):
+    """Prometheus /metrics and OpenTelemetry traces (docs/metrics.md)."""
+
+    metrics: bool = True  # count requests for GET /metrics
+    metrics_public: bool = False  # serve /metrics without a gateway key (a scraper on a private network)
+    otlp_endpoint: str = ""  # OTLP/HTTP collector, e.g. http://127.0.0.1:4318; empty: no traces
+    otlp_headers: dict[str, str] = Field(default_factory=dict)  # or env "k1=v1,k2=v2" (secrets belong in env)
+    otlp_timeout: float = Field(10.0, gt=0)
+    trace_sample_ratio: float = Field(1.0, ge=0, le=1)  # share of successful requests traced; errors always are
+    service_name: str = Field("lockgate", min_length=1)
+
+    @field_validator("otlp_headers", mode="before")
+    @classmethod
+    def _headers_text(cls, value: Any) -> Any:
+        # The OTEL_EXPORTER_OTLP_HEADERS form, so that the env var can carry them.
+        if isinstance(value, str):
+            pairs = [p.split("=", 1) for p in value.split(",") if p.strip()]
+            if any(len(p) != 2 or not p[0].strip() for p in pairs):
+                raise ValueError("otlp_headers must look like 'name1=value1,name2=value2'")
+            return {k.strip(): unquote(v.strip()) for k, v in pairs}
+        return value
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"otlp_endpoint must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)  # name → "provider/model" or another model
     source: str | None = None  # the file these came from
@@ -145,6 +178,7 @@ _SCALAR_SECTIONS: dict[str, type[_Section]] = {
     "log": LogSettings,
     "upstream": UpstreamSettings,
     "routing": RoutingSettings,
+    "telemetry": TelemetrySettings,
 }
 # Short names people expect, besides the LOCKGATE_<SECTION>_<FIELD> form.
 _ENV_SHORTCUTS = {"LOCKGATE_HOST": ("server", "host"), "LOCKGATE_PORT": ("server", "port"),

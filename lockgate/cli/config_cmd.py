@@ -32,6 +32,13 @@ def check(ctx: click.Context) -> None:
     click.echo(f"config OK ({s.source or 'no file, defaults + env'})")
     click.echo(f"  listen    http://{s.server.host}:{s.server.port}  auth={s.server.auth}")
     click.echo(f"  database  {s.database_url}")
+    tel = s.telemetry
+    if tel.metrics:
+        click.echo(f"  metrics   GET /metrics  ({'public' if tel.metrics_public else 'gateway key required'})")
+    if tel.otlp_endpoint:
+        from lockgate.observe.traces import traces_url
+
+        click.echo(f"  traces    OTLP/HTTP -> {traces_url(tel.otlp_endpoint)}  sample={tel.trace_sample_ratio:g}")
     for name, prov in s.providers.items():
         click.echo(f"  provider  {name}: {prov.base_url}  apis={','.join(prov.apis)}")
     for alias, target in s.aliases.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +16,8 @@ from lockgate.memory import limit_arenas
 from lockgate.store import keys as key_store
 
 __all__ = ["serve"]
+
+_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
 
 
 def _first_key(settings: Settings) -> None:
@@ -29,6 +32,16 @@ def _first_key(settings: Settings) -> None:
     finally:
         engine.dispose()
     click.echo(f"lockgate: created your first gateway key '{rec.name}' (shown only now): {secret}", err=True)
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """The directory where worker processes keep their Prometheus counters (prometheus-client's
+    multiprocess mode), emptied first: files from an earlier run would be summed in."""
+    path = Path(os.environ.get(_MULTIPROC_ENV) or settings.data_dir / "prometheus")
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        old.unlink(missing_ok=True)
+    return path
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -63,8 +76,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
             os.environ["LOCKGATE_CONFIG"] = settings.source
         os.environ["LOCKGATE_SERVER_HOST"] = settings.server.host
         os.environ["LOCKGATE_SERVER_PORT"] = str(settings.server.port)
+        if settings.telemetry.metrics:
+            os.environ[_MULTIPROC_ENV] = str(_metrics_dir(settings))
         uvicorn.run("lockgate.app:create_app", factory=True, workers=settings.server.workers, **opts)
         return
+    # One process has one registry; a multiprocess dir left in the environment would only add stale files.
+    os.environ.pop(_MULTIPROC_ENV, None)
     from lockgate.app import Gateway
 
     uvicorn.run(Gateway(settings).app, **opts)

@@ -77,6 +77,7 @@ class LogRecord:
     content_type: str | None = None
     source: str = "proxy"  # proxy | manual (POST /custom/v1/log, /api/log)
     key_source: str = "gateway"  # whose provider key was used: gateway (config) | client (Helicone-Auth BYOK)
+    traceparent: str | None = None  # W3C trace context sent by the caller: the parent of the request's span
 
     def approx_size(self) -> int:
         """Bytes this record holds on to, for the queue's byte bound."""

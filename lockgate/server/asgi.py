@@ -35,7 +35,8 @@ _SUBRESOURCES: dict[tuple[str, str], str] = {
 
 class GatewayApp:
     def __init__(self, ctx: GatewayContext, startup: Lifecycle, shutdown: Lifecycle,
-                 api: Handler | None = None, api_prefixes: tuple[str, ...] = ()) -> None:
+                 api: Handler | None = None, api_prefixes: tuple[str, ...] = (),
+                 metrics: Handler | None = None) -> None:
         self._ctx = ctx
         self._api = api
         self._api_prefixes = api_prefixes
@@ -57,6 +58,8 @@ class GatewayApp:
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
         }
+        if metrics is not None:
+            self._routes[("GET", "/metrics")] = metrics  # Prometheus (server/metrics_route.py)
         self._paths = {path for _, path in self._routes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

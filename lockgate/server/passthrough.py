@@ -75,6 +75,8 @@ class Passthrough:
                 forward.append((name.decode("latin-1"), value.decode("latin-1")))
             if name == b"user-agent":
                 rec.user_agent = value.decode("latin-1")
+            elif name == b"traceparent":  # still forwarded; the span (observe/traces.py) uses it as parent
+                rec.traceparent = value.decode("latin-1")
         gateway_auth = None
         if own:
             rec.meta = read_meta(own)
