@@ -15,9 +15,11 @@ from lockgate.api.app import build_api
 from lockgate.api.router import PREFIXES as API_PREFIXES
 from lockgate.config import Settings, load_settings
 from lockgate.errors import NotFound
+from lockgate.observe.cost import Pricer
 from lockgate.observe.metrics import GatewayMetrics
 from lockgate.observe.record import LogRecord
 from lockgate.observe.sink import LogSink, Observer, SinkOptions
+from lockgate.observe.usage import apply_usage
 from lockgate.providers.base import Provider, build_providers
 from lockgate.routing.resolve import Router
 from lockgate.routing.response_ids import ResponseDirectory
@@ -69,7 +71,8 @@ class Gateway:
         self._log_sink = LogSink(self.engine, SinkOptions(
             store_bodies=opts.bodies, max_body_bytes=opts.max_body_bytes, queue_size=opts.queue_size,
             queue_max_bytes=opts.queue_max_bytes, batch_rows=opts.batch_rows, batch_bytes=opts.batch_bytes,
-            flush_interval=opts.flush_interval, spool_path=settings.spool_path), observers=observers)
+            flush_interval=opts.flush_interval, spool_path=settings.spool_path),
+            enrich=(apply_usage, Pricer.from_settings(settings)), observers=observers)
         self._metrics_sync: asyncio.Task[None] | None = None
         self._sink: LogSink | _NullSink = self._log_sink if opts.enabled else _NullSink()
         self._keys = KeyCache(lambda: key_store.load_active_keys(self.engine),

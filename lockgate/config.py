@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,8 @@ from lockgate.providers.presets import PRESETS
 __all__ = [
     "ConfigProblem",
     "LogSettings",
+    "ModelPriceSettings",
+    "PricingSettings",
     "ProviderSettings",
     "Settings",
     "TelemetrySettings",
@@ -124,6 +126,27 @@ class TelemetrySettings(_Section):
         return value
 
 
+class ModelPriceSettings(_Section):
+    """A model's prices in USD per million tokens (see docs/cost.md). Unset rates fall back
+    to the rate they are a kind of: cached_input and cache_write to input, cache_write_1h
+    to cache_write, reasoning to output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
+    cache_write_1h: float | None = Field(None, ge=0)
+    reasoning: float | None = Field(None, ge=0)
+
+
+class PricingSettings(_Section):
+    # Model name or glob pattern (also matched as "provider/model") → prices; these win over
+    # the bundled price list.
+    models: dict[str, ModelPriceSettings] = Field(default_factory=dict)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -131,6 +154,9 @@ class Settings(_Section):
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+
+
+    pricing: PricingSettings = PricingSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)  # name → "provider/model" or another model
     source: str | None = None  # the file these came from
@@ -335,9 +361,25 @@ def check_config(path: Path | None = None, *, env: Mapping[str, str] | None = No
                 target.rsplit("/", 1)[1] not in settings.providers:
             where = _locate(("aliases", alias), lines, path, env_vars)
             problems.append(ConfigProblem(where, f"aliases.{alias}: no provider named in {target!r}"))
+    problems += _pricing_problems(settings.pricing, lambda loc: _locate(loc, lines, path, env_vars))
     if not settings.providers:
         problems.append(ConfigProblem(str(path) if path else "env",
                                       "no providers: add [providers.NAME] or set OPENAI_API_KEY (or another key)"))
+    return problems
+
+
+def _pricing_problems(pricing: PricingSettings, locate: Callable[[tuple[str, ...]], str]) -> list[ConfigProblem]:
+    problems = []
+    for model, prices in pricing.models.items():
+        if not model.strip():
+            problems.append(ConfigProblem(locate(("pricing", "models", model)), "pricing.models: empty model name"))
+        for rate, value in prices.model_dump().items():
+            # 0 < rate < 0.001 per million tokens: almost surely a per-token price.
+            if value is not None and 0 < value < 0.001:
+                problems.append(ConfigProblem(
+                    locate(("pricing", "models", model, rate)),
+                    f"pricing.models.{model}.{rate}: {value} looks like USD per token; "
+                    "prices are USD per million tokens"))
     return problems
 
 

@@ -25,6 +25,7 @@ class RequestMeta:
     request_id: str | None = None  # client-chosen id (Helicone-Request-Id); used if it is a UUID
     omit_request: bool = False  # Helicone-Omit-Request: do not store the request body
     omit_response: bool = False  # Helicone-Omit-Response: do not store the response body
+    model_override: str | None = None  # Helicone-Model-Override: the model to price the request as
     # Every Helicone-*/lockgate-* header as sent (lower-case names), for later features.
     headers: dict[str, str] = field(default_factory=dict)
 

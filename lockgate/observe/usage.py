@@ -2,7 +2,12 @@
 
 Each source is a whole JSON body, the `data:` payload of one SSE event, or a whole raw
 SSE event. Understood shapes: OpenAI Responses (terminal events or a response object),
-Chat Completions, Embeddings, and Anthropic Messages usage. Anything else is ignored.
+Chat Completions, Embeddings, Anthropic Messages (body, message_start, message_delta) and
+Gemini `usageMetadata` (body or stream chunk). Anything else is ignored.
+
+Counts are stored with OpenAI's meaning whatever the provider: `input_tokens` includes
+cached and cache-write tokens, `output_tokens` includes reasoning tokens. Pricing
+(`observe/cost.py`) relies on that.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from lockgate.observe.record import LogRecord
 __all__ = ["apply_usage"]
 
 _TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-                 "reasoning_tokens", "total_tokens")
+                 "cache_write_1h_tokens", "reasoning_tokens", "total_tokens")
 
 
 def apply_usage(record: LogRecord) -> None:
@@ -35,12 +40,14 @@ def apply_usage(record: LogRecord) -> None:
         found = _parse(raw)
         if found is None:
             continue
-        rid, obj_type, usage, wrapped = found
+        rid, obj_type, usage, wrapped, dialect = found
         if record.response_id is None and (wrapped or obj_type == "response") and isinstance(rid, str) and rid:
             record.response_id = rid
         if isinstance(usage, dict):
-            anthropic = anthropic or _is_anthropic(usage)
-            for name, value in _counts(usage).items():
+            if dialect == _OPENAI and _is_anthropic(usage):
+                dialect = _ANTHROPIC
+            anthropic = anthropic or dialect == _ANTHROPIC
+            for name, value in _COUNTERS[dialect](usage).items():
                 if name in open_fields and value is not None:
                     setattr(record, name, value)
     # Anthropic sends no total; its streams split input (message_start) and output (message_delta).
@@ -56,6 +63,7 @@ class _Body(msgspec.Struct):
     id: Any = None
     object: Any = None
     usage: Any = None
+    usage_metadata: Any = msgspec.field(default=None, name="usageMetadata")  # Gemini
 
 
 class _Event(_Body):
@@ -65,11 +73,14 @@ class _Event(_Body):
 
 
 _EVENT = msgspec.json.Decoder(_Event)
-_Found = tuple[Any, Any, Any, bool]  # (id, object, usage, wrapped in a Responses event)
+_OPENAI, _ANTHROPIC, _GEMINI = 0, 1, 2  # usage dialects
+_ANTHROPIC_TYPES = ("message", "message_start", "message_delta")
+# (id, object, usage, wrapped in a Responses event, dialect)
+_Found = tuple[Any, Any, Any, bool, int]
 
 
 def _parse(raw: bytes) -> _Found | None:
-    """The id, object type and usage of one source, or None when it holds none."""
+    """The id, object type, usage and its dialect of one source, or None when it holds none."""
     text = _json_text(raw)
     if text is None:
         return None
@@ -83,11 +94,13 @@ def _parse(raw: bytes) -> _Found | None:
     event_type = event.type
     if event.response is not None and isinstance(event_type, str) and event_type.startswith("response."):
         inner = event.response
-        return inner.id, inner.object, inner.usage, True
+        return inner.id, inner.object, inner.usage, True, _OPENAI
     if event.message is not None and event_type == "message_start":
         inner = event.message
-        return inner.id, inner.object, inner.usage, False
-    return event.id, event.object, event.usage, False
+        return inner.id, inner.object, inner.usage, False, _ANTHROPIC
+    if event.usage is None and isinstance(event.usage_metadata, dict):
+        return None, None, event.usage_metadata, False, _GEMINI
+    return event.id, event.object, event.usage, False, _ANTHROPIC if event_type in _ANTHROPIC_TYPES else _OPENAI
 
 
 def _parse_generic(text: bytes) -> _Found | None:
@@ -98,7 +111,12 @@ def _parse_generic(text: bytes) -> _Found | None:
     if not isinstance(obj, dict):
         return None
     body, wrapped = _unwrap(obj)
-    return body.get("id"), body.get("object"), body.get("usage"), wrapped
+    usage = body.get("usage")
+    if usage is None and isinstance(body.get("usageMetadata"), dict):
+        return None, None, body["usageMetadata"], False, _GEMINI
+    event_type = obj.get("type")
+    dialect = _ANTHROPIC if isinstance(event_type, str) and event_type in _ANTHROPIC_TYPES else _OPENAI
+    return body.get("id"), body.get("object"), usage, wrapped, dialect
 
 
 def _json_text(raw: bytes) -> bytes | None:
@@ -166,15 +184,14 @@ def _is_anthropic(usage: dict[str, Any]) -> bool:
     return "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage
 
 
-def _counts(usage: dict[str, Any]) -> dict[str, int | None]:
-    if _is_anthropic(usage):
-        return _anthropic_counts(usage)
+def _openai_counts(usage: dict[str, Any]) -> dict[str, int | None]:
     return {
         "input_tokens": _first(_int(usage.get("input_tokens")), _int(usage.get("prompt_tokens"))),
         "output_tokens": _first(_int(usage.get("output_tokens")), _int(usage.get("completion_tokens"))),
         "cached_input_tokens": _first(_detail(usage, "input_tokens_details", "cached_tokens"),
                                       _detail(usage, "prompt_tokens_details", "cached_tokens")),
-        "cache_write_tokens": None,
+        "cache_write_tokens": None,  # OpenAI does not charge for cache writes
+        "cache_write_1h_tokens": None,
         "reasoning_tokens": _first(_detail(usage, "output_tokens_details", "reasoning_tokens"),
                                    _detail(usage, "completion_tokens_details", "reasoning_tokens")),
         "total_tokens": _int(usage.get("total_tokens")),
@@ -187,6 +204,11 @@ def _anthropic_counts(usage: dict[str, Any]) -> dict[str, int | None]:
     uncached = _int(usage.get("input_tokens"))
     read = _int(usage.get("cache_read_input_tokens"))
     write = _int(usage.get("cache_creation_input_tokens"))
+    # Writes with a 1 h TTL cost more than 5 min ones; `cache_creation` splits the total.
+    write_5m = _detail(usage, "cache_creation", "ephemeral_5m_input_tokens")
+    write_1h = _detail(usage, "cache_creation", "ephemeral_1h_input_tokens")
+    if write is None and (write_5m is not None or write_1h is not None):
+        write = (write_5m or 0) + (write_1h or 0)
     output = _int(usage.get("output_tokens"))
     total_in = None if uncached is None else uncached + (read or 0) + (write or 0)
     return {
@@ -194,6 +216,30 @@ def _anthropic_counts(usage: dict[str, Any]) -> dict[str, int | None]:
         "output_tokens": output,
         "cached_input_tokens": read,
         "cache_write_tokens": write,
-        "reasoning_tokens": None,
+        "cache_write_1h_tokens": write_1h,
+        "reasoning_tokens": _detail(usage, "output_tokens_details", "thinking_tokens"),
         "total_tokens": None,
     }
+
+
+def _gemini_counts(usage: dict[str, Any]) -> dict[str, int | None]:
+    # Gemini counts thoughts apart from candidates and tool-use prompts apart from the
+    # prompt; both are billed (output and input), so fold them in as OpenAI does.
+    prompt = _int(usage.get("promptTokenCount"))
+    tool_prompt = _int(usage.get("toolUsePromptTokenCount"))
+    candidates = _int(usage.get("candidatesTokenCount"))
+    thoughts = _int(usage.get("thoughtsTokenCount"))
+    inputs = None if prompt is None and tool_prompt is None else (prompt or 0) + (tool_prompt or 0)
+    outputs = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    return {
+        "input_tokens": inputs,
+        "output_tokens": outputs,
+        "cached_input_tokens": _int(usage.get("cachedContentTokenCount")),
+        "cache_write_tokens": None,  # explicit caches are billed by storage time, not per request
+        "cache_write_1h_tokens": None,
+        "reasoning_tokens": thoughts,
+        "total_tokens": _int(usage.get("totalTokenCount")),
+    }
+
+
+_COUNTERS = (_openai_counts, _anthropic_counts, _gemini_counts)  # indexed by dialect

@@ -13,6 +13,7 @@ AUTH_HEADERS = (b"helicone-auth", b"lockgate-auth")
 _FIELDS = {"session-id": "session_id", "session-path": "session_path", "session-name": "session_name",
            "user-id": "user_id",
            "request-id": "request_id",
+           "model-override": "model_override",
            }
 _FLAGS = {"omit-request": "omit_request", "omit-response": "omit_response"}
 
