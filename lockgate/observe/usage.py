@@ -190,7 +190,9 @@ def _openai_counts(usage: dict[str, Any]) -> dict[str, int | None]:
         "output_tokens": _first(_int(usage.get("output_tokens")), _int(usage.get("completion_tokens"))),
         "cached_input_tokens": _first(_detail(usage, "input_tokens_details", "cached_tokens"),
                                       _detail(usage, "prompt_tokens_details", "cached_tokens")),
-        "cache_write_tokens": None,  # OpenAI does not charge for cache writes
+        # OpenAI does not report cache writes; some compatible hosts (OpenRouter) do, here.
+        "cache_write_tokens": _first(_detail(usage, "input_tokens_details", "cache_write_tokens"),
+                                     _detail(usage, "prompt_tokens_details", "cache_write_tokens")),
         "cache_write_1h_tokens": None,
         "reasoning_tokens": _first(_detail(usage, "output_tokens_details", "reasoning_tokens"),
                                    _detail(usage, "completion_tokens_details", "reasoning_tokens")),
