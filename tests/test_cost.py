@@ -236,6 +236,10 @@ def test_no_usage_invalid_usage_and_not_a_model_call() -> None:
     assert (bad.cost_usd, bad.cost_status) == (None, "invalid_usage")
     listing = priced(method="GET", path="/v1/models", api="models")
     assert (listing.cost_usd, listing.cost_status, listing.priced_model) == (None, None, None)
+    # A retrieved response repeats the usage of the request that made it: priced once, there.
+    again = priced(method="GET", path="/v1/responses/resp_1", api="responses.retrieve", provider="openai",
+                   usage_source=[orjson.dumps(OPENAI_RESPONSES)])
+    assert again.input_tokens == 20000 and (again.cost_usd, again.cost_status) == (None, None)
     zero = priced(provider="openai", model_resolved="gpt-5", input_tokens=0, output_tokens=0)
     assert (zero.cost_usd, zero.cost_status) == (0.0, "priced")
 

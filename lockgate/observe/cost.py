@@ -21,7 +21,7 @@ sent, else the upstream model the request was routed to, else the model asked fo
   stream cut short); `cost_usd` None.
 - `invalid_usage`: counts that contradict each other (more cached than input tokens);
   `cost_usd` None.
-- None: not a model call (e.g. `GET /v1/models`), nothing to price.
+- None: not a model call (`GET /v1/models`, `GET /v1/responses/{id}`, …), nothing to price.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class Pricer:
         self._exact = dict(pricing.models)
         self._globs = [(pat, price) for pat, price in pricing.models.items() if _is_glob(pat)]
         self._providers = dict(providers)
+        self._matched: dict[tuple[str | None, str], ModelPriceSettings | None] = {}
         self._found: dict[tuple[str | None, str], _Listed | None] = {}
         self._price_ids: dict[str | None, str | None] = {}
 
@@ -104,6 +105,10 @@ class Pricer:
     def __call__(self, rec: LogRecord) -> None:
         if rec.cost_status is not None:
             return  # priced already (e.g. before a trip through the spool)
+        if "." in rec.api or rec.api == "models":
+            # Not a model call. Sub-resources (responses.retrieve, …) repeat the usage of an
+            # earlier response: pricing them would count that response twice.
+            return
         override = rec.meta.model_override.strip() if rec.meta.model_override else ""
         model = override or rec.model_resolved or rec.model_requested
         has_usage = rec.input_tokens is not None or rec.output_tokens is not None
@@ -136,6 +141,18 @@ class Pricer:
     # -- config overrides -------------------------------------------------------------
 
     def _configured(self, model: str, provider: str | None) -> ModelPriceSettings | None:
+        if not self._exact:
+            return None
+        key = (provider, model)
+        if key in self._matched:
+            return self._matched[key]
+        if len(self._matched) >= _CACHE_LIMIT:
+            self._matched.clear()
+        found = self._matched[key] = self._match(model, provider)
+        return found
+
+    def _match(self, model: str, provider: str | None) -> ModelPriceSettings | None:
+        """An exact name first (the model, then "provider/model"), then the first glob in file order."""
         names = (model, f"{provider}/{model}") if provider else (model,)
         for name in names:
             if name in self._exact:
