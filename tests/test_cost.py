@@ -35,6 +35,7 @@ PROVIDERS = {
     "gemini": ProviderSettings(base_url="https://generativelanguage.googleapis.com/v1beta/openai"),
     "corp": ProviderSettings(type="anthropic", base_url="https://api.anthropic.com"),  # a name of our own
     "local": ProviderSettings(base_url="http://127.0.0.1:9/v1"),
+    "proxy": ProviderSettings(base_url="https://llm.corp.example/v1"),  # some remote host
     "pplx": ProviderSettings(base_url="https://api.perplexity.ai"),  # has a per-request price
 }
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
@@ -245,14 +246,22 @@ def test_no_usage_invalid_usage_and_not_a_model_call() -> None:
 
 
 def test_provider_is_found_by_name_host_or_model() -> None:
-    # "corp" is our own name for an Anthropic host; "local" knows nothing, so the model name decides;
-    # "anthropic/claude-..." names the provider in the model.
+    # "corp" is our own name for an Anthropic host; "proxy" is a host the list does not know,
+    # so the model name decides; "anthropic/claude-..." names the maker in the model.
     want = priced(provider="anthropic", model_resolved="claude-sonnet-4-5", input_tokens=1000, output_tokens=100)
-    for provider, model in [("corp", "claude-sonnet-4-5"), ("local", "claude-sonnet-4-5"),
+    for provider, model in [("corp", "claude-sonnet-4-5"), ("proxy", "claude-sonnet-4-5"),
                             ("local", "anthropic/claude-sonnet-4-5"), (None, "claude-sonnet-4-5")]:
         rec = priced(provider=provider, model_resolved=model, input_tokens=1000, output_tokens=100)
         assert (rec.cost_status, rec.cost_usd) == ("priced", want.cost_usd), (provider, model)
     assert want.cost_usd == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
+
+
+def test_models_on_a_local_host_are_not_priced_by_their_name() -> None:
+    # deepseek-r1:14b on Ollama is not DeepSeek's API; on a remote host of unknown kind the name decides.
+    local = priced(provider="local", model_resolved="deepseek-r1:14b", input_tokens=1000, output_tokens=100)
+    remote = priced(provider="proxy", model_resolved="deepseek-r1:14b", input_tokens=1000, output_tokens=100)
+    assert (local.cost_status, local.cost_usd) == ("unknown_model", None)
+    assert remote.cost_status == "priced" and remote.cost_usd is not None and remote.cost_usd > 0
 
 
 def test_model_override_header_sets_the_priced_model() -> None:

@@ -26,6 +26,7 @@ sent, else the upstream model the request was routed to, else the model asked fo
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from bisect import bisect_left
@@ -35,6 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from lockgate.config import ModelPriceSettings, PricingSettings, ProviderSettings, Settings
 from lockgate.observe.record import LogRecord
@@ -181,11 +183,18 @@ class Pricer:
 
         snapshot = data_snapshot.get_snapshot()
         price_id = self._price_id(provider)
+        settings = self._providers.get(provider or "")
+        # A model on a host of your own (Ollama's deepseek-r1:14b) does not cost what its
+        # maker's API charges: no guessing by name there, only an explicit "maker/model".
+        guess = price_id is not None or settings is None or not _is_local(settings.base_url)
         attempts: list[tuple[str | None, str]] = [(price_id, model)] if price_id else []
-        attempts.append((None, model))  # by the model name alone
+        if guess:
+            attempts.append((None, model))  # by the model name alone
         if "/" in model:  # "anthropic/claude-..." style names
             prefix, rest = model.split("/", 1)
-            attempts += [(prefix, rest), (None, rest)]
+            attempts.append((prefix, rest))
+            if guess:
+                attempts.append((None, rest))
         for pid, ref in attempts:
             try:
                 return snapshot.find_provider_model(ref, None, pid, None)[1]
@@ -213,6 +222,18 @@ class Pricer:
             found = "anthropic"
         self._price_ids[provider] = found
         return found
+
+
+def _is_local(base_url: str) -> bool:
+    """A host on this machine or a private network (Ollama, vLLM, LM Studio, …)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
 
 
 def _is_glob(pattern: str) -> bool:
