@@ -136,7 +136,12 @@ class Pricer:
         if listed is None:
             rec.cost_status = UNKNOWN_MODEL
             return
-        cost = listed.cost(tokens, rec.ts)
+        try:
+            cost = listed.cost(tokens, rec.ts)
+        except ValueError as exc:  # a price table genai-prices itself cannot apply
+            log.warning("cannot price model %r: %s", model, exc)
+            rec.cost_status = UNKNOWN_MODEL
+            return
         rec.cost_usd = cost
         rec.cost_status = PRICED if cost or not tokens else FREE
 
@@ -259,18 +264,20 @@ class _Listed:
     for each part of `Tokens`. So the rates are read off the engine itself, once per table
     and band, by pricing one probe per part; a record then costs a dot product."""
 
-    __slots__ = ("_model", "_tables")
+    __slots__ = ("_fixed", "_model", "_tables")
 
     def __init__(self, model: ModelInfo) -> None:
+        from genai_prices.types import ModelPrice
+
         self._model = model
+        self._fixed = model.prices if isinstance(model.prices, ModelPrice) else None  # else prices by date
         # id(table) → (table, tier thresholds, band → rates); the table is kept so the id stays unique.
         self._tables: dict[int, tuple[ModelPrice, tuple[int, ...], dict[int, _Rates]]] = {}
 
     def cost(self, t: Tokens, ts: float) -> float:
-        from genai_prices.types import ModelPrice
-
-        prices = self._model.prices
-        table = prices if isinstance(prices, ModelPrice) else self._model.get_prices(datetime.fromtimestamp(ts, UTC))
+        table = self._fixed
+        if table is None:
+            table = self._model.get_prices(datetime.fromtimestamp(ts, UTC))
         entry = self._tables.get(id(table))
         if entry is None:
             entry = self._tables[id(table)] = (table, _thresholds(table), {})
