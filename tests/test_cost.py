@@ -498,3 +498,13 @@ def test_model_override_header_and_config_prices_through_the_gateway(priced_gate
     inputs, cached, output = (configured[c] for c in ("input_tokens", "cached_input_tokens", "output_tokens"))
     assert cached > 0 and configured["cost_status"] == "override"
     assert configured["cost_usd"] == pytest.approx(((inputs - cached) * 1.0 + cached * 0.5 + output * 2.0) / 1e6)
+
+
+def test_manually_logged_requests_are_priced(priced_gateway: GatewayProcess) -> None:
+    usage = {"input_tokens": 1000, "cached_input_tokens": 200, "output_tokens": 100}
+    r = httpx.post(f"{priced_gateway.root}/api/log", headers={"authorization": f"Bearer {priced_gateway.key}"},
+                   json={"model": "gpt-4o", "provider": "openai", "api": "chat", "usage": usage})
+    assert r.status_code == 200, r.text
+    row = priced_gateway.row(r.json()["id"])
+    assert (row["source"], row["cost_status"], row["priced_model"]) == ("manual", "priced", "gpt-4o")
+    assert row["cost_usd"] == pytest.approx((800 * 2.5 + 200 * 1.25 + 100 * 10) / 1e6)
