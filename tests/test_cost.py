@@ -37,6 +37,7 @@ PROVIDERS = {
     "local": ProviderSettings(base_url="http://127.0.0.1:9/v1"),
     "proxy": ProviderSettings(base_url="https://llm.corp.example/v1"),  # some remote host
     "pplx": ProviderSettings(base_url="https://api.perplexity.ai"),  # has a per-request price
+    "xai": ProviderSettings(base_url="https://api.x.ai/v1"),
 }
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
                  "cache_write_1h_tokens", "reasoning_tokens", "total_tokens")
@@ -91,12 +92,19 @@ GEMINI = {"candidates": [{"content": {"parts": [{"text": "Hello"}], "role": "mod
                           "index": 0}],
           "usageMetadata": GEMINI_USAGE, "modelVersion": "gemini-2.5-flash", "responseId": "gem-1"}
 
+XAI_CHAT = {"id": "x-1", "object": "chat.completion", "model": "grok-3-mini",
+            "usage": {"prompt_tokens": 900, "completion_tokens": 40, "total_tokens": 1240,
+                      "prompt_tokens_details": {"cached_tokens": 512},
+                      "completion_tokens_details": {"reasoning_tokens": 300}}}
+
 # (body, configured provider, genai-prices provider id, API flavor, model)
 WIRE_CASES = {
     "openai-chat-gpt-4o": (OPENAI_CHAT, "openai", "openai", "chat", "gpt-4o-2024-08-06"),
     "openai-responses-gpt-5": (OPENAI_RESPONSES, "openai", "openai", "responses", "gpt-5"),
     "anthropic-sonnet-5m-1h": (ANTHROPIC, "anthropic", "anthropic", "default", "claude-sonnet-4-5-20250929"),
     "gemini-flash-cached": (GEMINI, "gemini", "google", "default", "gemini-2.5-flash"),
+    # xAI's chat usage leaves reasoning out of completion_tokens (its total counts it).
+    "xai-chat-reasoning": (XAI_CHAT, "xai", "x-ai", "chat", "grok-3-mini"),
 }
 
 

@@ -185,18 +185,27 @@ def _is_anthropic(usage: dict[str, Any]) -> bool:
 
 
 def _openai_counts(usage: dict[str, Any]) -> dict[str, int | None]:
+    inputs = _first(_int(usage.get("input_tokens")), _int(usage.get("prompt_tokens")))
+    output = _first(_int(usage.get("output_tokens")), _int(usage.get("completion_tokens")))
+    reasoning = _first(_detail(usage, "output_tokens_details", "reasoning_tokens"),
+                       _detail(usage, "completion_tokens_details", "reasoning_tokens"))
+    total = _int(usage.get("total_tokens"))
+    # Some hosts (xAI's chat API) leave reasoning out of completion_tokens; their total, or
+    # more reasoning than output, gives it away. Store it in output as OpenAI does.
+    if reasoning and output is not None and (
+            reasoning > output or (inputs is not None and total == inputs + output + reasoning)):
+        output += reasoning
     return {
-        "input_tokens": _first(_int(usage.get("input_tokens")), _int(usage.get("prompt_tokens"))),
-        "output_tokens": _first(_int(usage.get("output_tokens")), _int(usage.get("completion_tokens"))),
+        "input_tokens": inputs,
+        "output_tokens": output,
         "cached_input_tokens": _first(_detail(usage, "input_tokens_details", "cached_tokens"),
                                       _detail(usage, "prompt_tokens_details", "cached_tokens")),
         # OpenAI does not report cache writes; some compatible hosts (OpenRouter) do, here.
         "cache_write_tokens": _first(_detail(usage, "input_tokens_details", "cache_write_tokens"),
                                      _detail(usage, "prompt_tokens_details", "cache_write_tokens")),
         "cache_write_1h_tokens": None,
-        "reasoning_tokens": _first(_detail(usage, "output_tokens_details", "reasoning_tokens"),
-                                   _detail(usage, "completion_tokens_details", "reasoning_tokens")),
-        "total_tokens": _int(usage.get("total_tokens")),
+        "reasoning_tokens": reasoning,
+        "total_tokens": total,
     }
 
 
