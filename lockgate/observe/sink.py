@@ -22,6 +22,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from lockgate.memory import FreeMemoryReturner
 from lockgate.observe.record import LogRecord
 from lockgate.observe.spool import Spool
 from lockgate.observe.usage import apply_usage
@@ -118,6 +119,7 @@ class LogSink:
         self._engine = engine
         self._opts = options
         self._enrich = tuple(enrich)
+        self._return_memory = FreeMemoryReturner()
         self._observers = tuple(observers)
         self._queue = _RecordQueue(max(1, options.queue_size))
         self._spool = Spool(options.spool_path)
@@ -333,6 +335,7 @@ class LogSink:
                 self._spool_batch(batch)
         self._inflight = []
         self._done += len(batch)
+        self._return_memory()
 
     def _maybe_replay(self) -> None:
         now = time.monotonic()
