@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from lockgate.store.filters import FilterError, RequestFilter, build_request_filter
+from lockgate.store.filters import Cursor, FilterError, RequestFilter, build_request_filter, decode_cursor
 
 __all__ = ["FILTER_KEYS", "filter_from_options", "filter_options"]
 
@@ -51,3 +51,11 @@ def filter_from_options(values: dict[str, Any]) -> RequestFilter:
 
 
 _HINTS = {"min_latency_ms": "--min-latency", "min_cost": "--min-cost"}
+
+
+def cursor_option(cursor: str | None) -> Cursor | None:
+    """A `--cursor` value from an earlier page, or None; a bad one is a usage error."""
+    try:
+        return decode_cursor(cursor) if cursor else None
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cursor") from None

@@ -12,8 +12,7 @@ import click
 import orjson
 
 from lockgate.cli.common import open_store, settings_from
-from lockgate.cli.filter_options import filter_from_options, filter_options
-from lockgate.store.filters import FilterError, decode_cursor
+from lockgate.cli.filter_options import cursor_option, filter_from_options, filter_options
 from lockgate.store.query import MAX_LIMIT, list_requests
 from lockgate.store.requests import get_request
 
@@ -61,10 +60,7 @@ def logs_group(ctx: click.Context, /, limit: int, cursor: str | None, as_json: b
     if ctx.invoked_subcommand is not None:
         return
     flt = filter_from_options(filters)
-    try:
-        position = decode_cursor(cursor) if cursor else None
-    except FilterError as exc:
-        raise click.BadParameter(str(exc), param_hint="--cursor") from None
+    position = cursor_option(cursor)
     page = list_requests(open_store(settings_from(ctx)), flt, limit=limit, cursor=position)
     if as_json:
         for r in page.rows:

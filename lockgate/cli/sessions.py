@@ -10,7 +10,8 @@ import click
 import orjson
 
 from lockgate.cli.common import open_store, settings_from
-from lockgate.store.filters import FilterError, decode_cursor, parse_time
+from lockgate.cli.filter_options import cursor_option
+from lockgate.store.filters import FilterError, parse_time
 from lockgate.store.query import MAX_LIMIT
 from lockgate.store.query_groups import SessionFilter, list_sessions, session_tree
 
@@ -59,10 +60,7 @@ def sessions_group(ctx: click.Context, since: str | None, until: str | None, use
         return
     flt = SessionFilter(since=_time_option(since, "from"), until=_time_option(until, "to"), users=users,
                         names=names)
-    try:
-        position = decode_cursor(cursor) if cursor else None
-    except FilterError as exc:
-        raise click.BadParameter(str(exc), param_hint="--cursor") from None
+    position = cursor_option(cursor)
     page = list_sessions(open_store(settings_from(ctx)), flt, limit=limit, cursor=position)
     if as_json:
         for r in page.rows:
