@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 
 import aiohttp
+import sqlalchemy as sa
 
 from lockgate.api.app import build_api
 from lockgate.api.router import PREFIXES as API_PREFIXES
@@ -23,7 +24,9 @@ from lockgate.server.asgi import GatewayApp
 from lockgate.server.auth import KeyCache, extract_key
 from lockgate.store import keys as key_store
 from lockgate.store.db import migrate, open_engine
+from lockgate.store.maintenance import Maintenance
 from lockgate.store.requests import provider_for_response
+from lockgate.store.retention import Retention
 from lockgate.upstream import open_session
 
 __all__ = ["Gateway", "create_app"]
@@ -54,6 +57,7 @@ class Gateway:
         self._keys = KeyCache(lambda: key_store.load_active_keys(self.engine),
                               settings.server.key_refresh_interval)
         self._session: aiohttp.ClientSession | None = None
+        self._maintenance = _maintenance(self.engine, settings)
         self._ready = False
         api = build_api(self)
         self.app = GatewayApp(self, self.startup, self.shutdown, api=api, api_prefixes=API_PREFIXES)
@@ -83,6 +87,7 @@ class Gateway:
         await loop.run_in_executor(None, migrate, self.engine)
         if self.settings.log.enabled:
             self._log_sink.start()
+            self._maintenance.start()
         if self.settings.server.auth == "keys":
             await self._keys.start()
         self._session = open_session(self.settings.upstream)
@@ -94,6 +99,7 @@ class Gateway:
         if self._session is not None:
             await self._session.close()
         if self.settings.log.enabled:
+            await asyncio.get_running_loop().run_in_executor(None, self._maintenance.stop)
             await asyncio.get_running_loop().run_in_executor(
                 None, self._log_sink.close, max(self.settings.server.shutdown_timeout, 5.0))
         self.engine.dispose()
@@ -114,6 +120,14 @@ class Gateway:
             if "responses" in prov.apis:
                 return prov
         raise NotFound(f"No provider serves the Responses API, so response `{response_id}` cannot be found.")
+
+
+def _maintenance(engine: sa.Engine, settings: Settings) -> Maintenance:
+    """Stats rollup folding, and retention when configured."""
+    r = settings.retention
+    return Maintenance(engine, Retention(engine, bodies_after_days=r.bodies_after_days,
+                                         rows_after_days=r.rows_after_days, batch_rows=r.batch_rows, pause=r.pause),
+                       retention_interval=r.interval)
 
 
 def create_app() -> GatewayApp:

@@ -23,6 +23,7 @@ __all__ = [
     "ConfigProblem",
     "LogSettings",
     "ProviderSettings",
+    "RetentionSettings",
     "Settings",
     "check_config",
     "default_data_dir",
@@ -64,6 +65,23 @@ class LogSettings(_Section):
     spool_path: str = ""  # empty: <data_dir>/spool.bin
 
 
+class RetentionSettings(_Section):
+    """Background deletion of old log data; 0 days keeps it forever (the default)."""
+
+    bodies_after_days: float = Field(0.0, ge=0)  # clear request/response bodies of older requests
+    rows_after_days: float = Field(0.0, ge=0)  # delete older request rows (stats rollups keep them)
+    interval: float = Field(300.0, gt=0)  # seconds between passes
+    batch_rows: int = Field(500, gt=0, le=100_000)  # rows per delete transaction
+    pause: float = Field(0.05, ge=0, le=60)  # seconds between batches
+
+    @model_validator(mode="after")
+    def _bodies_before_rows(self) -> RetentionSettings:
+        if self.rows_after_days and self.bodies_after_days >= self.rows_after_days:
+            raise ValueError(f"bodies_after_days ({self.bodies_after_days:g}) must be shorter than "
+                             f"rows_after_days ({self.rows_after_days:g}): rows take their bodies with them")
+        return self
+
+
 class UpstreamSettings(_Section):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)  # longest silence allowed from an upstream
@@ -96,6 +114,7 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
@@ -143,6 +162,7 @@ _SCALAR_SECTIONS: dict[str, type[_Section]] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
     "log": LogSettings,
+    "retention": RetentionSettings,
     "upstream": UpstreamSettings,
     "routing": RoutingSettings,
 }

@@ -8,6 +8,7 @@ import msgspec
 
 from lockgate import __version__
 from lockgate.api.router import ApiContext, ApiRequest, ApiRouter, Route
+from lockgate.api.stats import routes as stats_routes
 
 __all__ = ["build_api"]
 
@@ -15,6 +16,7 @@ __all__ = ["build_api"]
 def build_api(ctx: ApiContext) -> ApiRouter:
     routes: list[Route] = []
     # Feature modules add their routes here, one line each.
+    routes += stats_routes()
     router = ApiRouter(ctx, routes)
     spec: dict[str, Any] = {}
 

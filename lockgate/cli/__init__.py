@@ -10,6 +10,7 @@ from lockgate.cli.config_cmd import config_group
 from lockgate.cli.keys import keys_group
 from lockgate.cli.logs import logs_group
 from lockgate.cli.serve import serve
+from lockgate.cli.stats import stats
 
 __all__ = ["cli", "main"]
 
@@ -28,6 +29,7 @@ cli.add_command(serve)
 cli.add_command(keys_group)
 cli.add_command(logs_group)
 cli.add_command(config_group)
+cli.add_command(stats)
 
 
 def main() -> None:
