@@ -34,7 +34,8 @@ def check(ctx: click.Context) -> None:
     click.echo(f"  database  {s.database_url}")
     r = s.retention
     if r.bodies_after_days or r.rows_after_days:
-        click.echo(f"  retention bodies after {r.bodies_after_days or 'never'} d, rows after {r.rows_after_days or 'never'} d")
+        click.echo(f"  retention bodies after {r.bodies_after_days or 'never'} d, "
+                   f"rows after {r.rows_after_days or 'never'} d")
     for name, prov in s.providers.items():
         click.echo(f"  provider  {name}: {prov.base_url}  apis={','.join(prov.apis)}")
     for alias, target in s.aliases.items():

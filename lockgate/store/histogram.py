@@ -15,6 +15,7 @@ is below 2^31 per group (SQLite's 64-bit SUM would raise otherwise, never wrap).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Sequence
 
@@ -39,18 +40,20 @@ def bin_of(value: float) -> int:
     return bisect.bisect_right(EDGES, value)
 
 
-def bin_sql(value: sa.ColumnElement[float]) -> sa.ColumnElement[int]:
-    """SQL for the bin of `value` (NULL stays NULL): a balanced tree of CASE comparisons."""
+@functools.lru_cache(maxsize=16)
+def bin_sql(column: str) -> sa.ColumnElement[int]:
+    """SQL for the bin of the value in `column` (a qualified column name; NULL stays NULL): a
+    balanced tree of CASE comparisons, written out once as text (SQLAlchemy would otherwise
+    walk a few hundred nodes on every statement)."""
 
-    def node(lo: int, hi: int) -> sa.ColumnElement[int]:
+    def node(lo: int, hi: int) -> str:
         # Bins lo..hi; bin i starts at EDGES[i - 1].
         if lo == hi:
-            return sa.literal_column(str(lo), sa.Integer)
+            return str(lo)
         mid = (lo + hi + 1) // 2
-        return sa.case((value < sa.literal_column(repr(EDGES[mid - 1]), sa.Float), node(lo, mid - 1)),
-                       else_=node(mid, hi))
+        return f"CASE WHEN {column} < {EDGES[mid - 1]!r} THEN {node(lo, mid - 1)} ELSE {node(mid, hi)} END"
 
-    return sa.case((value.is_(None), sa.null()), else_=node(0, BINS - 1))
+    return sa.literal_column(f"CASE WHEN {column} IS NULL THEN NULL ELSE {node(0, BINS - 1)} END", sa.Integer)
 
 
 def pack(counts: Sequence[int]) -> list[int]:
@@ -76,7 +79,7 @@ def representative(i: int) -> float:
     """The value reported for bin i: its geometric middle (0.5 ms for bin 0)."""
     if i <= 0:
         return LOW_MS / 2
-    return LOW_MS * 2.0 ** ((i - 0.5) / PER_OCTAVE)
+    return float(LOW_MS * 2.0 ** ((i - 0.5) / PER_OCTAVE))
 
 
 def percentile(counts: Sequence[int], q: float) -> float | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from lockgate.store.db import begin_write
-from lockgate.store.rollup import ROWID, read_watermark
+from lockgate.store.rollup import MAX_ROWID, ROWID, read_watermark
 from lockgate.store.schema import request_bodies, request_feedback, request_scores, requests, stats_state
 
 __all__ = ["Retention", "RetentionPass"]
@@ -80,7 +80,7 @@ class Retention:
                 wm = read_watermark(conn)
                 q = sa.select(requests.c.id).where(requests.c.ts < cutoff, wm.folded())
                 if conn.dialect.name == "sqlite":
-                    q = q.where(ROWID < sa.select(sa.func.max(ROWID)).select_from(requests).scalar_subquery())
+                    q = q.where(MAX_ROWID.scalar_subquery() > ROWID)
                 ids = list(conn.execute(q.order_by(requests.c.ts).limit(self.batch)).scalars())
             if not ids:
                 break

@@ -4,17 +4,17 @@ The log writer's insert is untouched. A watermark says how far the rollup has re
 the rowid on SQLite (rows get increasing rowids in commit order, so rows that arrive late
 for their start time are still folded exactly once), the start time on PostgreSQL (rows
 older than `PG_LAG` are folded; a row that reaches the table later than that after its
-start is not counted by the rollup). `fold()` reads the rows past the watermark in one
-write transaction of at most `max_rows` rows: three grouped SQL passes per series (sums,
-latency bins, TTFT bins) run inside the database; Python only adds the grouped results
-and upserts one row per (bucket, dimension values). Stats queries add the rows past the
-watermark from `requests` itself in the same snapshot, so answers include the newest rows
-however far behind the fold is.
+start is not counted by the rollup). `fold()` aggregates the rows past the watermark in a
+read snapshot with three grouped SQL passes per series (sums, latency bins, TTFT bins)
+inside the database, then upserts one row per (bucket, series, dimension values) in a
+short write transaction. Stats queries add the rows past the watermark from `requests`
+itself in the same snapshot, so answers include the newest rows however far behind the
+fold is.
 
-Series: "user" (hour, model, provider, key, user) is folded from the rows; "core"
-(hour, model, provider, key) is the sum of "user" over users; "prop" (hour, model,
-provider, key, property name, value) comes from the rows joined with their properties.
-Day rows are the sums of the hour rows of the same fold.
+Series, each per hour and per day: "all" (no dimension), "core" (model, provider, key),
+"user" (user), "prop" (one property's name and value), "propcore" (prop × core). Users,
+a dimension with thousands of values, are never crossed with another, so the rollup stays
+far smaller than the log.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from lockgate.store import histogram
+from lockgate.store.aggregate import Agg
 from lockgate.store.db import begin_write
 from lockgate.store.schema import (
     LAT_COLUMNS,
@@ -46,16 +47,14 @@ DAY = 86400
 GRAINS = (HOUR, DAY)
 FOLD_ROWS = 50_000
 PG_LAG = 900.0  # seconds a row may take from its start to the table and still be folded (PostgreSQL)
-NSUMS = len(ROLLUP_SUMS)
-WIDTH = NSUMS + 2 * histogram.BINS  # one unpacked vector: sums, latency bins, TTFT bins
-_FLOAT_AT = frozenset(i for i, n in enumerate(ROLLUP_SUMS) if n in ("cost_usd", "latency_sum", "ttft_sum"))
 
 r = requests.c
-MODEL = sa.func.coalesce(r.model_resolved, r.model_requested, "")
+MODEL = sa.func.coalesce(r.model_resolved, "")  # the model the request was routed to
 PROVIDER = sa.func.coalesce(r.provider, "")
 KEY = sa.func.coalesce(r.key_id, "")
 USER = sa.func.coalesce(r.user_id, "")
 ROWID = sa.literal_column("requests.rowid", sa.BigInteger)
+MAX_ROWID = sa.select(sa.func.max(ROWID)).select_from(requests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +65,10 @@ class Watermark:
     value: float
 
     def unfolded(self) -> sa.ColumnElement[bool]:
-        return ROWID > int(self.value) if self.kind == "rowid" else r.ts > self.value
+        return int(self.value) < ROWID if self.kind == "rowid" else r.ts > self.value
 
     def folded(self) -> sa.ColumnElement[bool]:
-        return ROWID <= int(self.value) if self.kind == "rowid" else r.ts <= self.value
+        return int(self.value) >= ROWID if self.kind == "rowid" else r.ts <= self.value
 
 
 def _kind(conn: sa.Connection) -> str:
@@ -89,87 +88,140 @@ def floor_to(conn: sa.Connection, ts: sa.ColumnElement[float], seconds: int) -> 
     return sa.cast(sa.func.floor(ts / seconds), sa.BigInteger) * seconds  # and rounds on PostgreSQL
 
 
-def _sums() -> list[sa.ColumnElement[Any]]:
-    """The ROLLUP_SUMS of a group of `requests` rows, in order."""
-    def total(col: sa.ColumnElement[Any], zero: Any = 0) -> sa.ColumnElement[Any]:
-        return sa.func.coalesce(sa.func.sum(col), zero)
+@dataclass(frozen=True)
+class _Source:
+    """Where the per-request values of an aggregation come from."""
 
-    return [sa.func.count(), total(sa.case((r.status >= 400, 1), else_=0)), total(sa.case((r.stream, 1), else_=0)),
-            total(r.input_tokens), total(r.output_tokens), total(r.cached_input_tokens), total(r.cache_write_tokens),
-            total(r.reasoning_tokens), total(r.total_tokens), total(r.cost_usd, 0.0), sa.func.count(r.cost_usd),
-            sa.func.count(r.latency_ms), total(r.latency_ms, 0.0), sa.func.count(r.ttft_ms), total(r.ttft_ms, 0.0)]
+    err: sa.ColumnElement[int]
+    stream: sa.ColumnElement[int]
+    tokens: tuple[sa.ColumnElement[int], ...]
+    cost: sa.ColumnElement[float]
+    latency: sa.ColumnElement[float]
+    ttft: sa.ColumnElement[float]
+    lat_bin: sa.ColumnElement[int]
+    ttft_bin: sa.ColumnElement[int]
+    sums: tuple[sa.ColumnElement[Any], ...] = ()  # ROLLUP_SUMS of a group, in order (built once)
+
+    def __post_init__(self) -> None:
+        def total(col: sa.ColumnElement[Any], zero: Any = 0) -> sa.ColumnElement[Any]:
+            return sa.func.coalesce(sa.func.sum(col), zero)
+
+        object.__setattr__(self, "sums", (
+            sa.func.count(), total(self.err), total(self.stream), *(total(t) for t in self.tokens),
+            total(self.cost, 0.0), sa.func.count(self.cost), sa.func.count(self.latency), total(self.latency, 0.0),
+            sa.func.count(self.ttft), total(self.ttft, 0.0)))
 
 
-def raw_groups(conn: sa.Connection, groups: Sequence[sa.ColumnElement[Any]], where: sa.ColumnElement[bool],
-               froms: Sequence[Any] = (requests,)) -> dict[tuple[Any, ...], list[float]]:
-    """Aggregate `requests` rows (joined with `froms`) by `groups`: key → unpacked vector.
+_TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens", "reasoning_tokens",
+           "total_tokens")
+RAW = _Source(err=sa.case((r.status >= 400, 1), else_=0), stream=sa.case((r.stream, 1), else_=0),
+              tokens=tuple(r[t] for t in _TOKENS), cost=r.cost_usd, latency=r.latency_ms, ttft=r.ttft_ms,
+              lat_bin=histogram.bin_sql("requests.latency_ms"), ttft_bin=histogram.bin_sql("requests.ttft_ms"))
+
+# The rows of one fold, copied once with their bins computed: every grouped pass then reads
+# this narrow table instead of recomputing the bins from `requests`.
+_chunk_meta = sa.MetaData()
+chunk = sa.Table(
+    "stats_chunk", _chunk_meta,
+    sa.Column("hour", sa.BigInteger), sa.Column("model", sa.String), sa.Column("provider", sa.String),
+    sa.Column("key_id", sa.String), sa.Column("user_id", sa.String), sa.Column("properties", sa.JSON),
+    sa.Column("err", sa.Integer), sa.Column("stream", sa.Integer), *(sa.Column(t, sa.BigInteger) for t in _TOKENS),
+    sa.Column("cost_usd", sa.Float), sa.Column("latency_ms", sa.Float), sa.Column("ttft_ms", sa.Float),
+    sa.Column("lb", sa.Integer), sa.Column("tb", sa.Integer),
+    prefixes=["TEMPORARY"],
+)
+_c = chunk.c
+CHUNK = _Source(err=_c.err, stream=_c.stream, tokens=tuple(_c[t] for t in _TOKENS), cost=_c.cost_usd,
+                latency=_c.latency_ms, ttft=_c.ttft_ms, lat_bin=_c.lb, ttft_bin=_c.tb)
+# The same rows once per property (parsing the JSON once, not once per pass).
+chunk_props = sa.Table(
+    "stats_chunk_props", _chunk_meta,
+    sa.Column("hour", sa.BigInteger), sa.Column("name", sa.String), sa.Column("value", sa.String),
+    *(sa.Column(c.name, c.type) for c in chunk.columns if c.name not in ("hour", "user_id", "properties")),
+    prefixes=["TEMPORARY"],
+)
+_p = chunk_props.c
+PROPS = _Source(err=_p.err, stream=_p.stream, tokens=tuple(_p[t] for t in _TOKENS), cost=_p.cost_usd,
+                latency=_p.latency_ms, ttft=_p.ttft_ms, lat_bin=_p.lb, ttft_bin=_p.tb)
+
+
+def raw_groups(conn: sa.Connection, groups: Sequence[sa.ColumnElement[Any]], where: sa.ColumnElement[bool] | None,
+               froms: Sequence[Any] = (requests,), src: _Source = RAW) -> dict[tuple[Any, ...], Agg]:
+    """Aggregate rows (of `requests`, or of the fold's chunk with `src=CHUNK`) by `groups`.
 
     Three grouped passes, all inside the database: sums, latency bins, TTFT bins.
     """
-    out: dict[tuple[Any, ...], list[float]] = {}
-    q = sa.select(*groups, *_sums()).select_from(*froms).where(where)
+    out: dict[tuple[Any, ...], Agg] = {}
+    conds = [where] if where is not None else []
+    q = sa.select(*groups, *src.sums).select_from(*froms).where(*conds)
     if groups:
         q = q.group_by(*groups)
     k = len(groups)
     for row in conn.execute(q):
         if row[k]:
-            vec = [0.0] * WIDTH
-            vec[:NSUMS] = row[k:]
-            out[tuple(row[:k])] = vec
-    for offset, col in ((NSUMS, r.latency_ms), (NSUMS + histogram.BINS, r.ttft_ms)):
-        b = histogram.bin_sql(col).label("bin")
-        q = sa.select(*groups, b, sa.func.count()).select_from(*froms).where(where, col.is_not(None))
-        q = q.group_by(*groups, b)
+            out[tuple(row[:k])] = Agg(row[k:])
+    for attr, value, b in (("lat", src.latency, src.lat_bin), ("ttft", src.ttft, src.ttft_bin)):
+        q = (sa.select(*groups, b.label("bin"), sa.func.count()).select_from(*froms)
+             .where(*conds, value.is_not(None)).group_by(*groups, sa.literal_column("bin")))
         for row in conn.execute(q):
-            vec = out.get(tuple(row[:k]))
-            if vec is not None:
-                vec[offset + row[k]] += row[k + 1]
+            agg = out.get(tuple(row[:k]))
+            if agg is not None:
+                getattr(agg, attr)[row[k]] = row[k + 1]
     return out
 
 
-def _property_source(conn: sa.Connection) -> tuple[Any, sa.ColumnElement[str], sa.ColumnElement[str]]:
+def _property_source(conn: sa.Connection, props: sa.ColumnElement[Any]) -> tuple[
+        Any, sa.ColumnElement[str], sa.ColumnElement[str]]:
     fn = sa.func.json_each if conn.dialect.name == "sqlite" else sa.func.json_each_text
-    each = fn(r.properties).table_valued("key", "value").alias("prop")
+    each = fn(props).table_valued("key", "value").alias("prop")
     return each, sa.cast(each.c.key, sa.String), sa.func.coalesce(sa.cast(each.c.value, sa.String), "")
 
 
-def _add(into: dict[tuple[Any, ...], list[float]], key: tuple[Any, ...], vec: Sequence[float]) -> None:
+def _add(into: dict[tuple[Any, ...], Agg], key: tuple[Any, ...], agg: Agg) -> None:
     cur = into.get(key)
     if cur is None:
-        into[key] = list(vec)
+        into[key] = agg.copy()
     else:
-        for i, v in enumerate(vec):
-            if v:
-                cur[i] += v
+        cur.add(agg)
 
 
-def deltas(conn: sa.Connection, where: sa.ColumnElement[bool]) -> dict[tuple[Any, ...], list[float]]:
-    """The rollup rows (key in ROLLUP_KEY order → unpacked vector) that `where`'s rows add."""
-    hour = floor_to(conn, r.ts, HOUR)
-    out: dict[tuple[Any, ...], list[float]] = {}
-    for (h, model, provider, key, user), vec in raw_groups(conn, (hour, MODEL, PROVIDER, KEY, USER), where).items():
-        _add(out, (HOUR, "user", "", int(h), model, provider, key, user, ""), vec)
-        _add(out, (HOUR, "core", "", int(h), model, provider, key, "", ""), vec)
-    each, name, value = _property_source(conn)
-    for (h, model, provider, key, pname, pvalue), vec in raw_groups(
-            conn, (hour, MODEL, PROVIDER, KEY, name, value), where, (requests.join(each, sa.true()),)).items():
-        _add(out, (HOUR, "prop", pname, int(h), model, provider, key, "", pvalue), vec)
-    for k, vec in list(out.items()):
-        _add(out, (DAY, k[1], k[2], k[3] // DAY * DAY, *k[4:]), vec)
+def deltas(conn: sa.Connection, where: sa.ColumnElement[bool]) -> dict[tuple[Any, ...], Agg]:
+    """The rollup rows (key in ROLLUP_KEY order) that `where`'s rows add."""
+    for t in (chunk, chunk_props):
+        t.create(conn, checkfirst=True)
+        conn.execute(t.delete())
+    conn.execute(chunk.insert().from_select(
+        [c.name for c in chunk.columns],
+        sa.select(floor_to(conn, r.ts, HOUR), MODEL, PROVIDER, KEY, USER, r.properties, RAW.err, RAW.stream,
+                  *RAW.tokens, r.cost_usd, r.latency_ms, r.ttft_ms, RAW.lat_bin, RAW.ttft_bin).where(where)))
+    out: dict[tuple[Any, ...], Agg] = {}
+    for (h, model, provider, key), agg in raw_groups(conn, (_c.hour, _c.model, _c.provider, _c.key_id), None,
+                                                     (chunk,), CHUNK).items():
+        _add(out, (HOUR, "core", "", int(h), model, provider, key, "", ""), agg)
+        _add(out, (HOUR, "all", "", int(h), "", "", "", "", ""), agg)
+    for (h, user), agg in raw_groups(conn, (_c.hour, _c.user_id), None, (chunk,), CHUNK).items():
+        out[(HOUR, "user", "", int(h), "", "", "", user, "")] = agg
+    each, name, value = _property_source(conn, _c.properties)
+    copied = [c for c in chunk_props.columns if c.name not in ("hour", "name", "value")]
+    conn.execute(chunk_props.insert().from_select(
+        [c.name for c in chunk_props.columns],
+        sa.select(_c.hour, name, value, *(_c[c.name] for c in copied)).select_from(chunk.join(each, sa.true()))))
+    for (h, pname, pvalue, model, provider, key), agg in raw_groups(
+            conn, (_p.hour, _p.name, _p.value, _p.model, _p.provider, _p.key_id), None, (chunk_props,), PROPS).items():
+        _add(out, (HOUR, "propcore", pname, int(h), model, provider, key, "", pvalue), agg)
+        _add(out, (HOUR, "prop", pname, int(h), "", "", "", "", pvalue), agg)
+    conn.execute(chunk.delete())
+    conn.execute(chunk_props.delete())
+    for k, agg in list(out.items()):
+        _add(out, (DAY, k[1], k[2], k[3] // DAY * DAY, *k[4:]), agg)
     return out
 
 
-def _upsert(conn: sa.Connection, rows: dict[tuple[Any, ...], list[float]]) -> None:
+def _upsert(conn: sa.Connection, rows: dict[tuple[Any, ...], Agg]) -> None:
     if not rows:
         return
     cols = [*ROLLUP_KEY, *ROLLUP_SUMS, *LAT_COLUMNS, *TTFT_COLUMNS]
-    values = []
-    bins = histogram.BINS
-    for key, vec in rows.items():
-        sums = [v if i in _FLOAT_AT else int(v) for i, v in enumerate(vec[:NSUMS])]
-        lat = histogram.pack([int(v) for v in vec[NSUMS:NSUMS + bins]])
-        ttft = histogram.pack([int(v) for v in vec[NSUMS + bins:]])
-        values.append((*key, *sums, *lat, *ttft))
+    values = [(*key, *agg.row_values()) for key, agg in rows.items()]
     added = cols[len(ROLLUP_KEY):]
     if conn.dialect.name == "sqlite":
         # Plain tuples into the driver: SQLAlchemy's per-row processing of ~200 parameters
@@ -196,11 +248,11 @@ def _set_state(conn: sa.Connection, name: str, value: float) -> None:
 def _window(conn: sa.Connection, wm: Watermark, max_rows: int) -> tuple[sa.ColumnElement[bool] | None, float, bool]:
     """The rows of the next fold: (where, new watermark, more waiting after them)."""
     if wm.kind == "rowid":
-        top = float(conn.execute(sa.select(sa.func.max(ROWID)).select_from(requests)).scalar() or 0)
+        top = float(conn.execute(MAX_ROWID).scalar() or 0)
         hi = min(top, wm.value + max_rows)
         if hi <= wm.value:
             return None, wm.value, False
-        return sa.and_(ROWID > int(wm.value), ROWID <= int(hi)), hi, hi < top
+        return sa.and_(int(wm.value) < ROWID, int(hi) >= ROWID), hi, hi < top
     start = wm.value
     if not start:
         first = conn.execute(sa.select(sa.func.min(r.ts))).scalar()
@@ -236,7 +288,7 @@ def fold(engine: sa.Engine, max_rows: int = FOLD_ROWS) -> tuple[int, bool]:
             return 0, True
         _upsert(conn, rows)
         _set_state(conn, f"rollup_{wm.kind}", hi)
-    return int(sum(vec[0] for key, vec in rows.items() if key[0] == HOUR and key[1] == "user")), more
+    return sum(agg.n for key, agg in rows.items() if key[0] == HOUR and key[1] == "all"), more
 
 
 def fold_all(engine: sa.Engine, max_rows: int = FOLD_ROWS, pause: float = 0.0) -> int:
@@ -255,5 +307,5 @@ def backlog(conn: sa.Connection, wm: Watermark | None = None) -> int:
     """Rows not folded yet (on SQLite an upper bound: a rowid difference, read in O(1))."""
     wm = wm or read_watermark(conn)
     if wm.kind == "rowid":
-        return max(0, int(conn.execute(sa.select(sa.func.max(ROWID)).select_from(requests)).scalar() or 0) - int(wm.value))
+        return max(0, int(conn.execute(MAX_ROWID).scalar() or 0) - int(wm.value))
     return int(conn.execute(sa.select(sa.func.count()).select_from(requests).where(wm.unfolded())).scalar() or 0)

@@ -11,6 +11,7 @@ their cost grows with the range.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Sequence
@@ -21,15 +22,14 @@ import msgspec
 import sqlalchemy as sa
 
 from lockgate.store import histogram
+from lockgate.store.aggregate import NSUMS, Agg
 from lockgate.store.rollup import (
     DAY,
     HOUR,
     KEY,
     MODEL,
-    NSUMS,
     PROVIDER,
     USER,
-    WIDTH,
     backlog,
     floor_to,
     fold_all,
@@ -45,8 +45,6 @@ BUCKETS = {"minute": 60, "hour": HOUR, "day": DAY}
 MAX_BUCKETS = 5000
 FOLD_BEFORE_ANSWER = 20_000  # fold first when more rows than this wait (e.g. a CLI against an idle store)
 _SUM = {name: i for i, name in enumerate(ROLLUP_SUMS)}
-_ROLLUP_DIM = {"model": stats_rollup.c.model, "provider": stats_rollup.c.provider, "key": stats_rollup.c.key_id,
-               "user": stats_rollup.c.user_id}
 _RAW_DIM = {"model": MODEL, "provider": PROVIDER, "key": KEY, "user": USER}
 
 
@@ -149,19 +147,24 @@ class StatsQuery:
         """The rollup series (and property name) that can answer, or None for raw rows only."""
         if self.bucket == "minute":
             return None
+        dims = set(self.dim_filters())
+        if self.group_by in DIMENSIONS:
+            dims.add(self.group_by)
         props = set(self.property_filters()) | ({self.group_property} if self.group_property else set())
-        wants_user = self.group_by == "user" or bool(self.users)
-        if len(props) > 1 or (props and wants_user):
-            return None
         if props:
-            return "prop", props.pop()
-        return ("user", "") if wants_user else ("core", "")
+            if len(props) > 1 or not dims <= {"model", "provider", "key"}:
+                return None
+            return ("propcore" if dims else "prop"), props.pop()
+        if not dims:
+            return "all", ""
+        if dims <= {"model", "provider", "key"}:
+            return "core", ""
+        return ("user", "") if dims == {"user"} else None
 
 
 def query_stats(engine: sa.Engine, q: StatsQuery) -> StatsResponse:
     """Answer `q` from one read snapshot; folds first if many rows wait to be folded."""
-    series = q.series()
-    if series is not None:
+    if q.series() is not None:
         with engine.connect() as conn:
             waiting = backlog(conn)
         if waiting > FOLD_BEFORE_ANSWER:
@@ -170,40 +173,86 @@ def query_stats(engine: sa.Engine, q: StatsQuery) -> StatsResponse:
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return _answer(conn, q, series)
+            read = _Read()
+            merged, groups, kept = _answer(conn, q, read)
+            if q.group_by is None and q.bucket is None:
+                total = merged.get((), Agg())
+            else:
+                total = _answer(conn, dataclasses.replace(q, group_by=None, bucket=None), read)[0].get((), Agg())
+    return _response(q, merged, total, groups, kept, read)
 
 
-def _answer(conn: sa.Connection, q: StatsQuery, series: tuple[str, str] | None) -> StatsResponse:
+@dataclasses.dataclass
+class _Read:
+    rollup_rows: int = 0
+    raw_rows: int = 0
+
+
+Merged = dict[tuple[Any, ...], Agg]
+
+
+def _answer(conn: sa.Connection, q: StatsQuery, read: _Read) -> tuple[Merged, dict[str, int], set[str] | None]:
+    """Aggregates by (bucket?, group?), the request count of every group, and the groups kept."""
     size = BUCKETS[q.bucket] if q.bucket else None
-    merged: dict[tuple[Any, ...], list[float]] = {}
-    rollup_rows = 0
-    raw_where: list[sa.ColumnElement[bool]] = []
-    if q.start is not None:
-        raw_where.append(requests.c.ts >= q.start)
-    if q.end is not None:
-        raw_where.append(requests.c.ts < q.end)
-    if series is not None:
-        h0 = _ceil(q.start, HOUR)
-        h1 = _floor(q.end, HOUR)
-        if h0 is not None and h1 is not None and h0 >= h1:
-            series = None  # shorter than an hour boundary to the next: raw rows only
-    if series is not None:
-        wm = read_watermark(conn)
-        # Rows the rollup covers: folded, and inside whole hours of the range.
-        covered = [wm.folded()]
+    series = q.series()
+    ts = requests.c.ts
+    # Raw pieces, each one an index range: the partial hours at both ends, and the rows the
+    # rollup has not folded yet inside the whole hours.
+    pieces: list[list[sa.ColumnElement[bool]]] = []
+    spans: list[tuple[int, int | None, int | None]] = []
+    h0, h1 = _ceil(q.start, HOUR), _floor(q.end, HOUR)
+    if series is not None and (h0 is None or h1 is None or h0 < h1):
+        assert q.start is None or h0 is not None
+        if q.start is not None and h0 is not None and q.start < h0:
+            pieces.append([ts >= q.start, ts < h0])
+        if q.end is not None and h1 is not None and h1 < q.end:
+            pieces.append([ts >= h1, ts < q.end])
+        tail = [read_watermark(conn).unfolded()]
+        # `ts + 0`: keeps the planner on the watermark's rowid range, not the whole ts index.
         if h0 is not None:
-            covered.append(requests.c.ts >= h0)
+            tail.append(ts + 0 >= h0)
         if h1 is not None:
-            covered.append(requests.c.ts < h1)
-        raw_where.append(sa.not_(sa.and_(*covered)))
-        for grain, lo, hi in _rollup_spans(h0, h1, size):
-            rollup_rows += _add_rollup(conn, q, series, grain, lo, hi, size, merged)
-    raw = raw_groups(conn, _raw_groups(conn, q, size), sa.and_(*raw_where, *_raw_filters(q)))
-    raw_rows = 0
-    for key, vec in raw.items():
-        raw_rows += int(vec[0])
-        _merge(merged, key, vec)
-    return _response(q, merged, rollup_rows, raw_rows)
+            tail.append(ts + 0 < h1)
+        pieces.append(tail)
+        spans = _rollup_spans(h0, h1, size)
+    else:
+        series = None
+        whole = []
+        if q.start is not None:
+            whole.append(ts >= q.start)
+        if q.end is not None:
+            whole.append(ts < q.end)
+        pieces.append(whole)
+    raw: Merged = {}
+    filters = _raw_filters(q)
+    groups = _raw_groups(conn, q, size)
+    for piece in pieces:
+        for key, agg in raw_groups(conn, groups, sa.and_(*piece, *filters)).items():
+            _merge(raw, key, agg)
+    read.raw_rows += sum(a.n for a in raw.values())
+    merged: Merged = {}
+    counts: dict[str, int] = {}
+    kept: set[str] | None = None
+    if q.group_by is not None:
+        # Two phases: request counts of every group (cheap columns), then everything for the
+        # `limit` largest groups only.
+        for key, agg in raw.items():
+            g = key[-1] or ""
+            counts[g] = counts.get(g, 0) + agg.n
+        if series is not None:
+            for grain, lo, hi in spans:
+                for g, n in _rollup_counts(conn, q, series, grain, lo, hi, read):
+                    counts[g or ""] = counts.get(g or "", 0) + int(n)
+        ranked = sorted(counts, key=lambda g: (-counts[g], g))
+        if len(ranked) > q.limit:
+            kept = set(ranked[:q.limit])
+    for key, agg in raw.items():
+        if kept is None or (key[-1] or "") in kept:
+            _merge(merged, _norm_key(key, size), agg)
+    if series is not None:
+        for grain, lo, hi in spans:
+            _add_rollup(conn, q, series, grain, lo, hi, size, merged, kept, read)
+    return merged, counts, kept
 
 
 def _ceil(t: float | None, size: int) -> int | None:
@@ -229,40 +278,68 @@ def _rollup_spans(h0: int | None, h1: int | None, size: int | None) -> list[tupl
     return spans
 
 
-def _add_rollup(conn: sa.Connection, q: StatsQuery, series: tuple[str, str], grain: int, lo: int | None,
-                hi: int | None, size: int | None, merged: dict[tuple[Any, ...], list[float]]) -> int:
-    t = stats_rollup.c
-    where = [t.grain == grain, t.series == series[0], t.prop_name == series[1]]
+_T = stats_rollup.c
+_ROLLUP_DIM = {"model": _T.model, "provider": _T.provider, "key": _T.key_id, "user": _T.user_id}
+_HIST_COLUMNS = (*LAT_COLUMNS, *TTFT_COLUMNS)
+# Built once: a few hundred SUM() objects per statement cost SQLAlchemy more than SQLite's work.
+_ROLLUP_TOTALS = tuple(sa.func.sum(_T[c]) for c in (*ROLLUP_SUMS, *_HIST_COLUMNS))
+
+
+def _rollup_where(q: StatsQuery, series: tuple[str, str], grain: int, lo: int | None,
+                  hi: int | None) -> list[sa.ColumnElement[bool]]:
+    where = [_T.grain == grain, _T.series == series[0], _T.prop_name == series[1]]
     if lo is not None:
-        where.append(t.bucket >= lo)
+        where.append(_T.bucket >= lo)
     if hi is not None:
-        where.append(t.bucket < hi)
+        where.append(_T.bucket < hi)
     for dim, values in q.dim_filters().items():
         where.append(_ROLLUP_DIM[dim].in_(values))
-    for name, values in q.property_filters().items():
-        assert name == series[1]
-        where.append(t.prop_value.in_(values))
+    for values in q.property_filters().values():
+        where.append(_T.prop_value.in_(values))
+    return where
+
+
+def _group_col(q: StatsQuery) -> sa.ColumnElement[str]:
+    assert q.group_by is not None
+    return _T.prop_value if q.group_property else _ROLLUP_DIM[q.group_by]
+
+
+def _rollup_counts(conn: sa.Connection, q: StatsQuery, series: tuple[str, str], grain: int, lo: int | None,
+                   hi: int | None, read: _Read) -> list[tuple[str, int]]:
+    g = _group_col(q)
+    out = []
+    for value, n, rows in conn.execute(sa.select(g, sa.func.sum(_T.n), sa.func.count())
+                                       .where(*_rollup_where(q, series, grain, lo, hi)).group_by(g)):
+        read.rollup_rows += rows
+        out.append((value, n))
+    return out
+
+
+def _add_rollup(conn: sa.Connection, q: StatsQuery, series: tuple[str, str], grain: int, lo: int | None,
+                hi: int | None, size: int | None, merged: Merged, kept: set[str] | None, read: _Read) -> None:
+    where = _rollup_where(q, series, grain, lo, hi)
     groups: list[sa.ColumnElement[Any]] = []
     if size is not None:
-        groups.append(t.bucket - t.bucket % size if size != grain else t.bucket)
+        groups.append(_T.bucket - _T.bucket % size if size != grain else _T.bucket)
     if q.group_by is not None:
-        groups.append(t.prop_value if q.group_property else _ROLLUP_DIM[q.group_by])
-    sums = [sa.func.sum(t[c]) for c in (*ROLLUP_SUMS, *LAT_COLUMNS, *TTFT_COLUMNS)]
-    stmt = sa.select(*groups, sa.func.count(), *sums).where(*where)
+        groups.append(_group_col(q))
+        if kept is not None:
+            where.append(_group_col(q).in_(sorted(kept)))
+    stmt = sa.select(*groups, sa.func.count(), *_ROLLUP_TOTALS).where(*where)
     if groups:
         stmt = stmt.group_by(*groups)
     k = len(groups)
-    read = 0
     nlat = len(LAT_COLUMNS)
+    counted = q.group_by is None  # else the first phase counted the rows read
     for row in conn.execute(stmt):
-        read += row[k]
+        if counted:
+            read.rollup_rows += row[k]
         vals = row[k + 1:]
         if not vals[0]:
             continue
-        vec = [float(v or 0) for v in vals[:NSUMS]]
-        vec += histogram.unpack(vals[NSUMS:NSUMS + nlat]) + histogram.unpack(vals[NSUMS + nlat:])
-        _merge(merged, _norm_key(row[:k], size), vec)
-    return int(read)
+        agg = Agg(vals[:NSUMS])
+        agg.add_packed(vals[NSUMS:NSUMS + nlat], vals[NSUMS + nlat:])
+        _merge(merged, _norm_key(row[:k], size), agg)
 
 
 def _raw_groups(conn: sa.Connection, q: StatsQuery, size: int | None) -> list[sa.ColumnElement[Any]]:
@@ -277,12 +354,15 @@ def _raw_groups(conn: sa.Connection, q: StatsQuery, size: int | None) -> list[sa
 
 
 def _raw_filters(q: StatsQuery) -> list[sa.ColumnElement[bool]]:
-    where = [_RAW_DIM[dim].in_(values) for dim, values in q.dim_filters().items()]
-    props = requests.c.properties
+    c = requests.c
+    # Plain columns where the index can serve them (values are never '': '' means none).
+    columns: dict[str, sa.ColumnElement[Any]] = {"model": c.model_resolved, "provider": c.provider, "key": c.key_id,
+                                                 "user": c.user_id}
+    where: list[sa.ColumnElement[bool]] = [columns[dim].in_(values) for dim, values in q.dim_filters().items()]
     for name, values in q.property_filters().items():
-        where.append(props[name].as_string().in_(values))
+        where.append(c.properties[name].as_string().in_(values))
     if q.group_property is not None:
-        where.append(props[q.group_property].as_string().is_not(None))
+        where.append(c.properties[q.group_property].as_string().is_not(None))
     return where
 
 
@@ -290,39 +370,37 @@ def _norm_key(key: Sequence[Any], size: int | None) -> tuple[Any, ...]:
     out = list(key)
     if size is not None:
         out[0] = int(out[0])
+    if out and not (size is not None and len(out) == 1):
+        out[-1] = out[-1] or ""
     return tuple(out)
 
 
-def _merge(into: dict[tuple[Any, ...], list[float]], key: Sequence[Any], vec: Sequence[float]) -> None:
-    k = _norm_key(key, None)
-    cur = into.get(k)
+def _merge(into: Merged, key: tuple[Any, ...], agg: Agg) -> None:
+    cur = into.get(key)
     if cur is None:
-        into[k] = list(vec)
+        into[key] = agg
     else:
-        for i, v in enumerate(vec):
-            if v:
-                cur[i] += v
+        cur.add(agg)
 
 
-def _row(vec: Sequence[float], group: str | None = None, bucket: int | None = None) -> StatsRow:
-    s = {name: vec[i] for name, i in _SUM.items()}
+def _latency(count: Any, total: Any, bins: dict[int, int], p99: bool) -> Latency:
+    c = int(count)
+    counts = Agg.counts(bins)
+    return Latency(count=c, avg=total / c if c else None, p50=histogram.percentile(counts, 0.5),
+                   p95=histogram.percentile(counts, 0.95), p99=histogram.percentile(counts, 0.99) if p99 else None)
+
+
+def _row(agg: Agg, group: str | None = None, bucket: int | None = None) -> StatsRow:
+    s = {name: agg.sums[i] for name, i in _SUM.items()}
     n = int(s["n"])
-    lat = [int(v) for v in vec[NSUMS:NSUMS + histogram.BINS]]
-    ttft = [int(v) for v in vec[NSUMS + histogram.BINS:]]
-
-    def latency(count: float, total: float, bins: list[int], p99: bool) -> Latency:
-        c = int(count)
-        return Latency(count=c, avg=total / c if c else None, p50=histogram.percentile(bins, 0.5),
-                       p95=histogram.percentile(bins, 0.95), p99=histogram.percentile(bins, 0.99) if p99 else None)
-
     return StatsRow(
         requests=n, errors=int(s["errors"]), error_rate=s["errors"] / n if n else 0.0, streamed=int(s["streamed"]),
         tokens=Tokens(input=int(s["input_tokens"]), output=int(s["output_tokens"]),
                       cached_input=int(s["cached_input_tokens"]), cache_write=int(s["cache_write_tokens"]),
                       reasoning=int(s["reasoning_tokens"]), total=int(s["total_tokens"])),
-        cost_usd=s["cost_usd"], cost_unknown=n - int(s["cost_n"]),
-        latency_ms=latency(s["latency_n"], s["latency_sum"], lat, True),
-        ttft_ms=latency(s["ttft_n"], s["ttft_sum"], ttft, False),
+        cost_usd=float(s["cost_usd"]), cost_unknown=n - int(s["cost_n"]),
+        latency_ms=_latency(s["latency_n"], s["latency_sum"], agg.lat, True),
+        ttft_ms=_latency(s["ttft_n"], s["ttft_sum"], agg.ttft, False),
         group=group or None, bucket=_iso(bucket) if bucket is not None else None, bucket_ts=bucket)
 
 
@@ -330,27 +408,16 @@ def _iso(ts: int) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _response(q: StatsQuery, merged: dict[tuple[Any, ...], list[float]], rollup_rows: int,
-              raw_rows: int) -> StatsResponse:
-    total = [0.0] * WIDTH
-    per_group: dict[Any, float] = {}
-    grouped = q.group_by is not None
-    for key, vec in merged.items():
-        for i, v in enumerate(vec):
-            if v:
-                total[i] += v
-        if grouped:
-            per_group[key[-1] or ""] = per_group.get(key[-1] or "", 0.0) + vec[0]
-    keep = set(sorted(per_group, key=lambda g: (-per_group[g], g))[:q.limit])
+def _response(q: StatsQuery, merged: Merged, total: Agg, counts: dict[str, int], kept: set[str] | None,
+              read: _Read) -> StatsResponse:
     rows = []
-    for key, vec in merged.items():
+    for key, agg in merged.items():
         bucket = int(key[0]) if q.bucket else None
-        group = (key[-1] or "") if grouped else None
-        if grouped and group not in keep:
-            continue
-        rows.append((bucket or 0, -per_group.get(group, 0.0), group or "", _row(vec, group, bucket)))
+        group = key[-1] if q.group_by is not None else None
+        rows.append((bucket or 0, -counts.get(group or "", 0), group or "",
+                     _row(agg, group, bucket)))
     rows.sort(key=lambda r: r[:3])
     return StatsResponse(start=q.start, end=q.end, group_by=q.group_by, bucket=q.bucket, rows=[r[3] for r in rows],
-                         total=_row(total), groups=len(per_group), truncated=len(per_group) > len(keep),
-                         percentile_error=round(histogram.MAX_RELATIVE_ERROR, 4), rollup_rows=rollup_rows,
-                         raw_rows=raw_rows)
+                         total=_row(total), groups=len(counts), truncated=kept is not None,
+                         percentile_error=round(histogram.MAX_RELATIVE_ERROR, 4), rollup_rows=read.rollup_rows,
+                         raw_rows=read.raw_rows)

@@ -10,6 +10,8 @@ Revises: 0002
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -26,8 +28,7 @@ _HIST_COLUMNS = 85
 
 
 def upgrade() -> None:
-    key_types: dict[str, sa.types.TypeEngine[object]] = {
-        "grain": sa.Integer(), "series": sa.String(8), "bucket": sa.BigInteger()}
+    key_types: dict[str, Any] = {"grain": sa.Integer(), "series": sa.String(8), "bucket": sa.BigInteger()}
     op.create_table(
         "stats_rollup",
         *(sa.Column(name, key_types.get(name, sa.String()), nullable=False) for name in _KEY),
