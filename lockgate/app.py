@@ -127,7 +127,7 @@ def _maintenance(engine: sa.Engine, settings: Settings) -> Maintenance:
     r = settings.retention
     return Maintenance(engine, Retention(engine, bodies_after_days=r.bodies_after_days,
                                          rows_after_days=r.rows_after_days, batch_rows=r.batch_rows, pause=r.pause),
-                       retention_interval=r.interval)
+                       retention_interval=r.interval, fold_interval=settings.stats.fold_interval)
 
 
 def create_app() -> GatewayApp:

@@ -25,6 +25,7 @@ __all__ = [
     "ProviderSettings",
     "RetentionSettings",
     "Settings",
+    "StatsSettings",
     "check_config",
     "default_data_dir",
     "load_settings",
@@ -82,6 +83,12 @@ class RetentionSettings(_Section):
         return self
 
 
+class StatsSettings(_Section):
+    # Seconds between folds of new log rows into the stats rollup; 0: only when a stats query
+    # finds more than 20 000 rows waiting (it then folds them first) or retention runs.
+    fold_interval: float = Field(5.0, ge=0)
+
+
 class UpstreamSettings(_Section):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(600.0, gt=0)  # longest silence allowed from an upstream
@@ -115,6 +122,7 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
     retention: RetentionSettings = RetentionSettings()
+    stats: StatsSettings = StatsSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
@@ -163,6 +171,7 @@ _SCALAR_SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings,
     "log": LogSettings,
     "retention": RetentionSettings,
+    "stats": StatsSettings,
     "upstream": UpstreamSettings,
     "routing": RoutingSettings,
 }

@@ -86,11 +86,11 @@ def test_retention_deletes_old_rows_and_bodies_in_batches_while_the_writer_write
     assert sink.stats.written == submitted > 0 and sink.stats.lost == 0 and sink.stats.spooled == 0
 
     left = {rid: v for rid, v in ages(engine).items() if rid < "r-100000"}
-    deleted = [r for r in old if NOW - r.ts >= 30 * DAY]
+    deleted = [r for r in old if r.ts < NOW - 30 * DAY]  # start inclusive: exactly 30 days old stays
     assert done.rows_deleted == len(deleted) == 60
-    assert all(age < 30 * DAY for age, _ in left.values()) and len(left) == 180
-    assert all(has == (age < 10 * DAY) for age, has in left.values())
-    assert done.bodies_cleared == sum(1 for age, _ in left.values() if age >= 10 * DAY)
+    assert all(age <= 30 * DAY for age, _ in left.values()) and len(left) == 180
+    assert all(has == (age <= 10 * DAY) for age, has in left.values())
+    assert done.bodies_cleared == sum(1 for age, _ in left.values() if age > 10 * DAY)
     assert done.batches > 10 and done.longest_lock_s < 1.0 and done.orphans_deleted == 1
     cleared = get_request(engine, next(rid for rid, (age, _) in left.items() if age > 20 * DAY))
     assert cleared is not None and cleared["request_body"] is None and cleared["response_body"] is None

@@ -17,7 +17,6 @@ def build_api(ctx: ApiContext) -> ApiRouter:
     routes: list[Route] = []
     # Feature modules add their routes here, one line each.
     routes += stats_routes()
-    router = ApiRouter(ctx, routes)
     spec: dict[str, Any] = {}
 
     async def openapi(_: ApiRequest) -> bytes:
@@ -27,4 +26,5 @@ def build_api(ctx: ApiContext) -> ApiRouter:
 
     routes.append(Route("GET", "/api/openapi.json", openapi, "This document (OpenAPI 3.1)", tag="meta",
                         public=True))
+    router = ApiRouter(ctx, routes)
     return router

@@ -33,7 +33,7 @@ class Maintenance:
         self._next_retention = 0.0
 
     def start(self) -> None:
-        if self._thread is None:
+        if self._thread is None and (self._fold_interval or self._retention is not None):
             self._thread = threading.Thread(target=self._run, name="lockgate-maintenance", daemon=True)
             self._thread.start()
 
@@ -44,13 +44,15 @@ class Maintenance:
 
     def _run(self) -> None:
         # A short delay first: start-up (migrations, first requests) goes before housekeeping.
-        if self._stop.wait(min(1.0, self._fold_interval)):
+        if self._stop.wait(1.0):
             return
         while True:
             try:
-                self._fold()
+                if self._fold_interval:
+                    self._fold()
                 if self._retention is not None and time.monotonic() >= self._next_retention:
                     self._next_retention = time.monotonic() + self._retention_interval
+                    self._fold()  # rows go only once folded: stats keep counting them
                     done = self._retention.run(stop=self._stop)
                     if done.batches:
                         log.info("retention: %d rows deleted, %d bodies cleared, %d orphans; %d batches, "
@@ -58,7 +60,7 @@ class Maintenance:
                                  done.orphans_deleted, done.batches, done.longest_lock_s * 1000)
             except Exception:  # the database may be busy or down; try again next round
                 log.warning("store maintenance failed", exc_info=True)
-            if self._stop.wait(self._fold_interval):
+            if self._stop.wait(self._fold_interval or min(60.0, self._retention_interval)):
                 return
 
     def _fold(self) -> None:
