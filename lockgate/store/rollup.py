@@ -12,7 +12,8 @@ itself in the same snapshot, so answers include the newest rows however far behi
 fold is.
 
 Series, each per hour and per day: "all" (no dimension), "core" (model, provider, key),
-"user" (user), "prop" (one property's name and value), "propcore" (prop × core). Users,
+"user" (user), "prop" (one property's name and value), "propcore" (prop × model and
+provider). Users,
 a dimension with thousands of values, are never crossed with another, so the rollup stays
 far smaller than the log.
 """
@@ -206,9 +207,9 @@ def deltas(conn: sa.Connection, where: sa.ColumnElement[bool]) -> dict[tuple[Any
     conn.execute(chunk_props.insert().from_select(
         [c.name for c in chunk_props.columns],
         sa.select(_c.hour, name, value, *(_c[c.name] for c in copied)).select_from(chunk.join(each, sa.true()))))
-    for (h, pname, pvalue, model, provider, key), agg in raw_groups(
-            conn, (_p.hour, _p.name, _p.value, _p.model, _p.provider, _p.key_id), None, (chunk_props,), PROPS).items():
-        _add(out, (HOUR, "propcore", pname, int(h), model, provider, key, "", pvalue), agg)
+    for (h, pname, pvalue, model, provider), agg in raw_groups(
+            conn, (_p.hour, _p.name, _p.value, _p.model, _p.provider), None, (chunk_props,), PROPS).items():
+        _add(out, (HOUR, "propcore", pname, int(h), model, provider, "", "", pvalue), agg)
         _add(out, (HOUR, "prop", pname, int(h), "", "", "", "", pvalue), agg)
     conn.execute(chunk.delete())
     conn.execute(chunk_props.delete())

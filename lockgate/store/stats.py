@@ -152,7 +152,7 @@ class StatsQuery:
             dims.add(self.group_by)
         props = set(self.property_filters()) | ({self.group_property} if self.group_property else set())
         if props:
-            if len(props) > 1 or not dims <= {"model", "provider", "key"}:
+            if len(props) > 1 or not dims <= {"model", "provider"}:
                 return None
             return ("propcore" if dims else "prop"), props.pop()
         if not dims:
