@@ -23,6 +23,7 @@ from typing import Any
 from bench import report
 from bench.ingest import writer_rows_per_second
 from bench.scenarios import Load, chat_body, responses_body, run_exact, run_load
+from bench.stats_bench import run_stats
 from bench.systems import PEERS, ROOT, System, start_system
 
 MOCK = ROOT / "bench" / ".build" / "mock_upstream"
@@ -144,6 +145,8 @@ def main() -> None:
                 finally:
                     system.stop()
         results["ingest_writer"] = writer_rows_per_second(50_000 if full else 5_000)
+        print("stats over the generated log", file=sys.stderr, flush=True)
+        results["stats"] = run_stats(1_000_000 if full else 100_000, 30 if full else 10)
         if full:
             results["rss_100k"] = rss_after_100k(mock_url)
     finally:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
+import sqlalchemy as sa
 
 from lockgate.api.app import build_api
 from lockgate.api.router import PREFIXES as API_PREFIXES
@@ -28,7 +29,9 @@ from lockgate.server.auth import KeyCache, extract_key
 from lockgate.server.metrics_route import MetricsEndpoint
 from lockgate.store import keys as key_store
 from lockgate.store.db import migrate, open_engine
+from lockgate.store.maintenance import Maintenance
 from lockgate.store.requests import provider_for_response
+from lockgate.store.retention import Retention
 from lockgate.upstream import open_session
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class Gateway:
         self._keys = KeyCache(lambda: key_store.load_active_keys(self.engine),
                               settings.server.key_refresh_interval)
         self._session: aiohttp.ClientSession | None = None
+        self._maintenance = _maintenance(self.engine, settings)
         self._ready = False
         api = build_api(self)
         metrics_route = MetricsEndpoint(self, self.metrics, tel.metrics_public) if self.metrics else None
@@ -119,6 +123,7 @@ class Gateway:
         await loop.run_in_executor(None, migrate, self.engine)
         if self.settings.log.enabled:
             self._log_sink.start()
+            self._maintenance.start()
         if self.metrics is not None and self.metrics.multiprocess:
             self._metrics_sync = asyncio.create_task(self.metrics.sync_forever())
         if self.settings.server.auth == "keys":
@@ -133,6 +138,7 @@ class Gateway:
             await self._session.close()
         loop = asyncio.get_running_loop()
         if self.settings.log.enabled:
+            await loop.run_in_executor(None, self._maintenance.stop)
             await loop.run_in_executor(None, self._log_sink.close, max(self.settings.server.shutdown_timeout, 5.0))
         if self._metrics_sync is not None:
             self._metrics_sync.cancel()
@@ -158,6 +164,14 @@ class Gateway:
             if "responses" in prov.apis:
                 return prov
         raise NotFound(f"No provider serves the Responses API, so response `{response_id}` cannot be found.")
+
+
+def _maintenance(engine: sa.Engine, settings: Settings) -> Maintenance:
+    """Stats rollup folding, and retention when configured."""
+    r = settings.retention
+    return Maintenance(engine, Retention(engine, bodies_after_days=r.bodies_after_days,
+                                         rows_after_days=r.rows_after_days, batch_rows=r.batch_rows, pause=r.pause),
+                       retention_interval=r.interval, fold_interval=settings.stats.fold_interval)
 
 
 def create_app() -> GatewayApp:

@@ -26,7 +26,9 @@ __all__ = [
     "ModelPriceSettings",
     "PricingSettings",
     "ProviderSettings",
+    "RetentionSettings",
     "Settings",
+    "StatsSettings",
     "TelemetrySettings",
     "check_config",
     "default_data_dir",
@@ -66,6 +68,29 @@ class LogSettings(_Section):
     batch_bytes: int = Field(8 * 1024 * 1024, gt=0)
     flush_interval: float = Field(0.5, gt=0)
     spool_path: str = ""  # empty: <data_dir>/spool.bin
+
+
+class RetentionSettings(_Section):
+    """Background deletion of old log data; 0 days keeps it forever (the default)."""
+
+    bodies_after_days: float = Field(0.0, ge=0)  # clear request/response bodies of older requests
+    rows_after_days: float = Field(0.0, ge=0)  # delete older request rows (stats rollups keep them)
+    interval: float = Field(300.0, gt=0)  # seconds between passes
+    batch_rows: int = Field(500, gt=0, le=100_000)  # rows per delete transaction
+    pause: float = Field(0.05, ge=0, le=60)  # seconds between batches
+
+    @model_validator(mode="after")
+    def _bodies_before_rows(self) -> RetentionSettings:
+        if self.rows_after_days and self.bodies_after_days >= self.rows_after_days:
+            raise ValueError(f"bodies_after_days ({self.bodies_after_days:g}) must be shorter than "
+                             f"rows_after_days ({self.rows_after_days:g}): rows take their bodies with them")
+        return self
+
+
+class StatsSettings(_Section):
+    # Seconds between folds of new log rows into the stats rollup; 0: only when a stats query
+    # finds more than 20 000 rows waiting (it then folds them first) or retention runs.
+    fold_interval: float = Field(5.0, ge=0)
 
 
 class UpstreamSettings(_Section):
@@ -151,6 +176,8 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     log: LogSettings = LogSettings()
+    retention: RetentionSettings = RetentionSettings()
+    stats: StatsSettings = StatsSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -202,6 +229,8 @@ _SCALAR_SECTIONS: dict[str, type[_Section]] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
     "log": LogSettings,
+    "retention": RetentionSettings,
+    "stats": StatsSettings,
     "upstream": UpstreamSettings,
     "routing": RoutingSettings,
     "telemetry": TelemetrySettings,

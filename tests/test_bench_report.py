@@ -95,3 +95,36 @@ def test_quick_check_fails_on_errors_and_missing_rows(capsys: pytest.CaptureFixt
     captured = capsys.readouterr()
     assert "2 failed" in captured.out
     assert "ingest: 2000 requests but 2163 rows" in captured.err and "ref/seq" in captured.err
+
+
+def stats_results(worst_p95: float) -> dict[str, Any]:
+    q = [{"query": "overall, 30 days", "p50_ms": 3.0, "p95_ms": 4.0, "max_ms": 5.0, "rollup_rows": 300,
+          "raw_rows": 2100, "rows_out": 1},
+         {"query": "by user, 30 days (top 100)", "p50_ms": 80.0, "p95_ms": worst_p95, "max_ms": 150.0,
+          "rollup_rows": 40_000, "raw_rows": 2500, "rows_out": 100}]
+    return {"rows": 1_000_000, "tail_rows": 2000, "repeats": 30, "queries": q, "p95_ms_worst": worst_p95,
+            "target_ms": 200.0, "fold_us_per_row": 9.5, "fold_rows": 1_000_000, "fold_s": 9.5,
+            "generate": {"total_s": 41.0, "db_mb": 700.0},
+            "retention": {"rows_deleted": 166_000, "bodies_cleared": 30_000, "batches": 400, "batch_rows": 500,
+                          "seconds": 12.0, "longest_lock_ms": 41.5, "p50_lock_ms": 20.0, "p99_lock_ms": 35.0}}
+
+
+def test_stats_table_and_target() -> None:
+    r = results(lockgate_seq_p50=190.0, lockgate_cpu=90.0)
+    r["stats"] = stats_results(120.0)
+    md = report.markdown(r)
+    assert "### Stats over 1,000,000 logged requests (SQLite)" in md
+    assert "| by user, 30 days (top 100) | 80.0 | 120.0 | 40,000 | 2,500 |" in md
+    assert "longest **41.5 ms**" in md
+    assert target(report.targets(r), "stats over 1,000,000 rows, slowest query p95, ms") == ("120.0", "yes")
+    r["stats"] = stats_results(230.0)
+    assert target(report.targets(r), "stats over 1,000,000 rows, slowest query p95, ms") == ("230.0", "**no**")
+    assert "stats over" not in report.targets(results(lockgate_seq_p50=190.0, lockgate_cpu=90.0))
+
+
+def test_quick_check_fails_when_stats_miss_the_target(capsys: pytest.CaptureFixture[str]) -> None:
+    r = results(lockgate_seq_p50=190.0, lockgate_cpu=90.0)
+    r["stats"] = stats_results(250.0)
+    with pytest.raises(SystemExit):
+        report.check_quick(r)
+    assert "stats: slowest query p95 250.0 ms > 200 ms" in capsys.readouterr().err

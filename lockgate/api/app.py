@@ -10,6 +10,7 @@ from lockgate import __version__
 from lockgate.api import feedback, manual_log, sessions
 from lockgate.api import requests as requests_api
 from lockgate.api.router import ApiContext, ApiRequest, ApiRouter, Route
+from lockgate.api.stats import routes as stats_routes
 
 __all__ = ["build_api"]
 
@@ -20,6 +21,7 @@ def build_api(ctx: ApiContext) -> ApiRouter:
     routes += feedback.routes()
     routes += manual_log.routes()
     routes += requests_api.routes() + sessions.routes()
+    routes += stats_routes()
     spec: dict[str, Any] = {}
 
     async def openapi(_: ApiRequest) -> bytes:

@@ -12,6 +12,7 @@ from lockgate.cli.keys import keys_group
 from lockgate.cli.logs import logs_group
 from lockgate.cli.serve import serve
 from lockgate.cli.sessions import sessions_group
+from lockgate.cli.stats import stats
 
 __all__ = ["cli", "main"]
 
@@ -32,6 +33,7 @@ cli.add_command(logs_group)
 cli.add_command(config_group)
 cli.add_command(sessions_group)
 cli.add_command(export)
+cli.add_command(stats)
 
 
 def main() -> None:

@@ -39,6 +39,10 @@ def check(ctx: click.Context) -> None:
         from lockgate.observe.traces import traces_url
 
         click.echo(f"  traces    OTLP/HTTP -> {traces_url(tel.otlp_endpoint)}  sample={tel.trace_sample_ratio:g}")
+    r = s.retention
+    if r.bodies_after_days or r.rows_after_days:
+        click.echo(f"  retention bodies after {r.bodies_after_days or 'never'} d, "
+                   f"rows after {r.rows_after_days or 'never'} d")
     for name, prov in s.providers.items():
         click.echo(f"  provider  {name}: {prov.base_url}  apis={','.join(prov.apis)}")
     for alias, target in s.aliases.items():

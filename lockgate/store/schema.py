@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["gateway_keys", "metadata", "request_bodies", "request_feedback", "request_scores", "requests"]
+from lockgate.store import histogram
+
+__all__ = ["gateway_keys", "metadata", "request_bodies", "request_feedback", "request_scores", "requests",
+           "stats_rollup", "stats_state"]
 
 # Named constraints, so that later (batch) migrations can refer to them on every backend.
 metadata = sa.MetaData(naming_convention={
@@ -119,4 +122,39 @@ gateway_keys = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
     sa.Column("last_used_at", sa.Float),
+)
+
+# Stats rollup (migration 0004; see store/rollup.py). One row per time bucket (grain 3600 or
+# 86400 s) and dimension values of one series: "core" (model, provider, key), "user" (core +
+# user) or "prop" (core + one property's name and value). Absent values are stored as ''.
+# Latency and TTFT histograms are packed two bins per column (see store/histogram.py).
+ROLLUP_KEY = ("grain", "series", "prop_name", "bucket", "model", "provider", "key_id", "user_id", "prop_value")
+ROLLUP_SUMS = ("n", "errors", "streamed", "input_tokens", "output_tokens", "cached_input_tokens",
+               "cache_write_tokens", "reasoning_tokens", "total_tokens", "cost_usd", "cost_n", "latency_n",
+               "latency_sum", "ttft_n", "ttft_sum")
+_FLOAT_SUMS = {"cost_usd", "latency_sum", "ttft_sum"}
+LAT_COLUMNS = tuple(f"lat_{j}" for j in range(histogram.COLUMNS))
+TTFT_COLUMNS = tuple(f"ttft_{j}" for j in range(histogram.COLUMNS))
+
+stats_rollup = sa.Table(
+    "stats_rollup", metadata,
+    sa.Column("grain", sa.Integer, primary_key=True),
+    sa.Column("series", sa.String(8), primary_key=True),
+    sa.Column("prop_name", sa.String, primary_key=True),
+    sa.Column("bucket", sa.BigInteger, primary_key=True),  # epoch seconds, a multiple of grain
+    sa.Column("model", sa.String, primary_key=True),
+    sa.Column("provider", sa.String, primary_key=True),
+    sa.Column("key_id", sa.String, primary_key=True),
+    sa.Column("user_id", sa.String, primary_key=True),
+    sa.Column("prop_value", sa.String, primary_key=True),
+    *(sa.Column(name, sa.Float if name in _FLOAT_SUMS else sa.BigInteger, nullable=False) for name in ROLLUP_SUMS),
+    *(sa.Column(name, sa.BigInteger, nullable=False) for name in LAT_COLUMNS + TTFT_COLUMNS),
+    sqlite_with_rowid=False,  # the rows live in primary-key order: a query reads one contiguous range
+)
+
+# Watermarks of the rollup (how far into `requests` it has folded).
+stats_state = sa.Table(
+    "stats_state", metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
 )
