@@ -45,8 +45,11 @@ def _metrics_dir(settings: Settings) -> Path:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop", "http": "httptools",
-            "lifespan": "on", "access_log": False, "server_header": False, "proxy_headers": False,
+    from lockgate.server.http_protocol import HeadCoalescingProtocol
+
+    return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop",
+            "http": "httptools" if os.environ.get("XOLDHTTP") else HeadCoalescingProtocol, "lifespan": "on", "access_log": False, "server_header": False,
+            "proxy_headers": False,
             "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
 
 
