@@ -48,7 +48,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     from lockgate.server.http_protocol import HeadCoalescingProtocol
 
     return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop",
-            "http": "httptools" if os.environ.get("XOLDHTTP") else HeadCoalescingProtocol, "lifespan": "on", "access_log": False, "server_header": False,
+            "http": HeadCoalescingProtocol, "lifespan": "on", "access_log": False, "server_header": False,
             "proxy_headers": False,
             "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
 
