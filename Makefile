@@ -12,6 +12,7 @@ $(BIN)/python:
 
 $(RUNTIME): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install -q -c constraints.txt -e .
+	$(BIN)/python -m compileall -q lockgate   # bytecode, as a regular pip install writes it
 	touch $@
 
 $(DEV): pyproject.toml constraints.txt $(RUNTIME)
@@ -38,10 +39,12 @@ check: lint test
 
 ## Full benchmark against direct, a reference proxy, LiteLLM and Portkey (~15 min); updates docs/benchmarks.md.
 bench: $(DEV)
+	$(BIN)/python -m compileall -q lockgate
 	$(BIN)/python -m bench.run
 
 ## Under 2 minutes: direct, reference proxy and lockgate only (CI runs this as a smoke test).
 bench-quick: $(DEV)
+	$(BIN)/python -m compileall -q lockgate
 	$(BIN)/python -m bench.run --quick
 
 clean:

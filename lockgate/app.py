@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 import sqlalchemy as sa
 
-from lockgate.api.app import build_api
+from lockgate.api.lazy import LazyApi
 from lockgate.api.router import PREFIXES as API_PREFIXES
 from lockgate.config import Settings, load_settings
 from lockgate.errors import NotFound
@@ -83,7 +83,7 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._maintenance = _maintenance(self.engine, settings)
         self._ready = False
-        api = build_api(self)
+        api = LazyApi(self)
         metrics_route = MetricsEndpoint(self, self.metrics, tel.metrics_public) if self.metrics else None
         self.app = GatewayApp(self, self.startup, self.shutdown, api=api, api_prefixes=API_PREFIXES,
                               metrics=metrics_route)

@@ -63,7 +63,7 @@ def test_stats_group_by_filter_and_the_newest_rows(gw: GatewayProcess) -> None:
     assert {r["group"]: r["requests"] for r in teams["rows"]} == {"core": 2, "web": 1}
     only = stats(gw, group_by="model", user="bob", property="team:web")
     assert [(r["group"], r["requests"]) for r in only["rows"]] == [("gpt-5-mini", 1)]
-    hourly = stats(gw, bucket="hour", start=str(time.time() - 7200), end=str(time.time() + 60))
+    hourly = stats(gw, bucket="hour", **{"from": str(time.time() - 7200), "to": str(time.time() + 60)})
     assert sum(r["requests"] for r in hourly["rows"]) == 4 and all(r["bucket"].endswith("Z") for r in hourly["rows"])
 
     # A row written a moment ago is in the very next answer, folded or not.
@@ -87,7 +87,7 @@ def test_the_gateway_folds_in_the_background(gw: GatewayProcess) -> None:
 def test_bad_stats_queries_get_openai_shaped_errors(gw: GatewayProcess) -> None:
     auth = {"authorization": f"Bearer {gw.key}"}
     for params, code, param in (({"group_by": "colour"}, "invalid_parameter", None),
-                                ({"start": "yesterday"}, "invalid_parameter", "start"),
+                                ({"from": "yesterday"}, "invalid_parameter", "from"),
                                 ({"property": "novalue"}, "invalid_parameter", "property"),
                                 ({"limit": "many"}, "invalid_parameter", "limit"),
                                 ({"sort": "x"}, "unknown_parameter", "sort")):
@@ -103,7 +103,7 @@ def test_openapi_describes_stats(gw: GatewayProcess) -> None:
     spec = httpx.get(f"{gw.root}/api/openapi.json").json()
     validate(spec)
     op = spec["paths"]["/api/stats"]["get"]
-    assert {p["name"] for p in op["parameters"]} >= {"start", "end", "group_by", "bucket", "model", "user",
+    assert {p["name"] for p in op["parameters"]} >= {"from", "to", "group_by", "bucket", "model", "user",
                                                      "property", "limit"}
     schema = op["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/StatsResponse"}
@@ -125,4 +125,4 @@ def test_cli_stats_table_and_json(gw: GatewayProcess) -> None:
     assert [(r["group"], r["requests"]) for r in orjson.loads(js.stdout)["rows"]] == [("core", 1)]
     bad = subprocess.run([sys.executable, "-m", "lockgate", "stats", "--bucket", "minute"], env=env,
                          capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "minute buckets need both start and end" in bad.stderr
+    assert bad.returncode == 2 and "minute buckets need both `from` and `to`" in bad.stderr

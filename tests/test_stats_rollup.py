@@ -274,7 +274,7 @@ def test_packing_round_trip() -> None:
 
 def test_bad_queries_are_refused() -> None:
     for kw, msg in (({"group_by": "colour"}, "group_by"), ({"bucket": "week"}, "bucket"),
-                    ({"start": 10.0, "end": 5.0}, "after start"), ({"bucket": "minute"}, "start and end"),
+                    ({"start": 10.0, "end": 5.0}, "after `from`"), ({"bucket": "minute"}, "`from` and `to`"),
                     ({"bucket": "minute", "start": 0.0, "end": 1e6}, "coarser"), ({"limit": 0}, "limit")):
         with pytest.raises(ValueError, match=msg):
             StatsQuery(**kw)  # type: ignore[arg-type]

@@ -3,29 +3,14 @@ log, grouped by model, provider, key, user or a property, and/or by time bucket.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from lockgate.api.router import ApiRequest, Param, Route
 from lockgate.errors import InvalidRequest
+from lockgate.store.filters import FilterError, parse_time
 from lockgate.store.stats import StatsQuery, StatsResponse, query_stats
 
-__all__ = ["parse_time", "routes"]
+__all__ = ["routes"]
 
-_TIME_HELP = "epoch seconds or ISO 8601 (UTC unless an offset is given)"
-
-
-def parse_time(value: str, param: str) -> float:
-    """Epoch seconds or an ISO 8601 time (naive means UTC) → epoch seconds."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidRequest(f"Query parameter `{param}` must be {_TIME_HELP}, got {value!r}.", param=param,
-                             code="invalid_parameter") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+_TIME_HELP = "epoch seconds, ISO 8601 (UTC unless an offset is given) or an age like 2h / 7d"
 
 
 def _properties(values: list[str]) -> tuple[tuple[str, str], ...]:
@@ -46,11 +31,13 @@ async def get_stats(req: ApiRequest) -> StatsResponse:
         group_by = "property:" + group_by.split(":", 1)[1].lower()  # header names arrive lower-case
     try:
         query = StatsQuery(
-            start=parse_time(q["start"], "start") if "start" in q else None,
-            end=parse_time(q["end"], "end") if "end" in q else None,
+            start=parse_time(q["from"], "from") if "from" in q else None,
+            end=parse_time(q["to"], "to") if "to" in q else None,
             group_by=group_by, bucket=q.get("bucket"), models=tuple(q.get("model", ())),
             providers=tuple(q.get("provider", ())), keys=tuple(q.get("key", ())), users=tuple(q.get("user", ())),
             properties=_properties(q.get("property", [])), limit=min(q.get("limit", 100), 10_000))
+    except FilterError as exc:
+        raise InvalidRequest(str(exc), param=exc.param, code="invalid_parameter") from None
     except ValueError as exc:
         raise InvalidRequest(f"{str(exc)[0].upper()}{str(exc)[1:]}.", code="invalid_parameter") from None
     result: StatsResponse = await req.db(query_stats, req.ctx.engine, query)
@@ -65,8 +52,8 @@ def routes() -> list[Route]:
                     "not folded yet, so the newest requests are included. Percentiles come from log-spaced "
                     "histograms and are within `percentile_error` (relative) of the exact value.",
         query=(
-            Param("start", str, f"Start of the range, inclusive: {_TIME_HELP}. Default: the first request."),
-            Param("end", str, f"End of the range, exclusive: {_TIME_HELP}. Default: now and later."),
+            Param("from", str, f"Start of the range, inclusive: {_TIME_HELP}. Default: the first request."),
+            Param("to", str, "End of the range, exclusive (same forms). Default: now and later."),
             Param("group_by", str, "model, provider, key, user or property:<name>"),
             Param("bucket", str, "minute, hour or day (UTC): one row per bucket (and group)"),
             Param("model", str, "Only these models (resolved name)", repeated=True),

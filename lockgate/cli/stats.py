@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -12,31 +10,13 @@ import click
 import msgspec
 
 from lockgate.cli.common import open_store, settings_from
+from lockgate.store.filters import parse_time
 from lockgate.store.stats import BUCKETS, StatsQuery, StatsResponse, StatsRow, query_stats
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 __all__ = ["stats"]
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-
-
-def parse_when(value: str, now: float) -> float:
-    """`7d`, `36h`, `90m` (that long ago), epoch seconds, or ISO 8601 (naive means UTC)."""
-    m = _DURATION.match(value.strip())
-    if m:
-        return now - float(m.group(1)) * _UNITS[m.group(2)]
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a duration (7d, 12h), epoch seconds or ISO 8601") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _num(v: float | None, digits: int = 0) -> str:
@@ -69,8 +49,9 @@ def _table(result: StatsResponse) -> Table:
 
 
 @click.command("stats")
-@click.option("--since", help="Start: 7d, 24h, 90m ago, epoch seconds or ISO 8601 (default: all).")
-@click.option("--until", help="End, exclusive, same forms (default: now and later).")
+@click.option("--from", "--since", "since", metavar="TIME",
+              help="Start: an age (7d, 24h, 90m), epoch seconds or ISO 8601 (default: all).")
+@click.option("--to", "--until", "until", metavar="TIME", help="End, exclusive, same forms (default: now and later).")
 @click.option("-g", "--group-by", help="model, provider, key, user or property:NAME.")
 @click.option("-b", "--bucket", type=click.Choice(list(BUCKETS)), help="One row per time bucket (UTC).")
 @click.option("--model", multiple=True, help="Only this model (repeatable).")
@@ -96,8 +77,8 @@ def stats(ctx: click.Context, since: str | None, until: str | None, group_by: st
     if group_by and group_by.startswith("property:"):
         group_by = "property:" + group_by.split(":", 1)[1].lower()
     try:
-        query = StatsQuery(start=parse_when(since, now) if since else None,
-                           end=parse_when(until, now) if until else None, group_by=group_by, bucket=bucket,
+        query = StatsQuery(start=parse_time(since, "--from", now) if since else None,
+                           end=parse_time(until, "--to", now) if until else None, group_by=group_by, bucket=bucket,
                            models=model, providers=provider, keys=key, users=user, properties=tuple(props),
                            limit=limit)
     except ValueError as exc:

@@ -21,6 +21,7 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 SCHEMA_HEAD = "0004"
 # Postgres advisory lock key that serialises migrate() across processes (any fixed bigint).
 _PG_MIGRATE_LOCK = 0x6C6F636B67617465 & 0x7FFFFFFFFFFFFFFF
+_MIGRATE_BUSY_TIMEOUT_MS = 120_000
 _BEGIN_MODES = frozenset({"DEFERRED", "IMMEDIATE", "EXCLUSIVE"})
 
 
@@ -111,6 +112,10 @@ def migrate(engine: sa.Engine) -> None:
             # would cascade-delete its bodies. The pragma is ignored inside a transaction, so
             # it is set on the raw connection before BEGIN.
             raw.execute("PRAGMA foreign_keys=OFF")
+            # Processes starting together queue for the write lock while the first one
+            # upgrades (Alembic's import included): wait longer than a request would.
+            busy = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute(f"PRAGMA busy_timeout={_MIGRATE_BUSY_TIMEOUT_MS}")
         try:
             conn.execution_options(lockgate_begin="IMMEDIATE")
             with conn.begin():
@@ -122,5 +127,6 @@ def migrate(engine: sa.Engine) -> None:
             if raw is not None:
                 try:
                     raw.execute("PRAGMA foreign_keys=ON")
+                    raw.execute(f"PRAGMA busy_timeout={int(busy)}")
                 except Exception:
                     conn.invalidate()  # never hand a connection without foreign keys back to the pool

@@ -17,7 +17,7 @@ __all__ = ["Maintenance"]
 log = logging.getLogger("lockgate.maintenance")
 
 FOLD_INTERVAL = 5.0
-FOLD_ROWS = 10_000  # per write transaction in the gateway: keeps each lock hold short
+FOLD_ROWS = 2_000  # per write transaction in the gateway: keeps each lock hold short
 FOLD_PAUSE = 0.02  # between transactions while catching up
 
 

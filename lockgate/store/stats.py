@@ -118,13 +118,13 @@ class StatsQuery:
         if self.bucket is not None and self.bucket not in BUCKETS:
             raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}, got {self.bucket!r}")
         if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise ValueError("`to` must be after `from`")
         if self.limit < 1:
             raise ValueError("limit must be at least 1")
         if self.bucket is not None:
             if self.start is None or self.end is None:
                 if self.bucket == "minute":
-                    raise ValueError("minute buckets need both start and end")
+                    raise ValueError("minute buckets need both `from` and `to`")
             elif (self.end - self.start) / BUCKETS[self.bucket] > MAX_BUCKETS:
                 raise ValueError(f"more than {MAX_BUCKETS} {self.bucket} buckets; choose a coarser bucket "
                                  "or a shorter range")
