@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from lockgate.store.db import migrate, open_engine
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
 from tests.query_data import Logged, populate
@@ -39,6 +41,15 @@ models = ["claude-*"]
 fast = "openai/gpt-5-mini"
 {extra}
 """
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """A migrated SQLite store in the test's tmp dir (files may override it with their own)."""
+    eng = open_engine(f"sqlite:///{tmp_path / 'lockgate.db'}")
+    migrate(eng)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(scope="session")

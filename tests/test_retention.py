@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from lockgate.config import check_config
 from lockgate.observe.record import LogRecord, RequestMeta
 from lockgate.observe.sink import LogSink, SinkOptions
-from lockgate.store.db import begin_write, migrate, open_engine
+from lockgate.store.db import begin_write
 from lockgate.store.requests import get_request, insert_records
 from lockgate.store.retention import Retention
 from lockgate.store.rollup import fold_all
@@ -22,14 +20,6 @@ from lockgate.store.stats import StatsQuery, query_stats
 
 NOW = 1_790_000_000.0
 DAY = 86400.0
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = open_engine(f"sqlite:///{tmp_path / 'lockgate.db'}")
-    migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def rec(i: int, ts: float) -> LogRecord:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bench.gen_rows import generate
 from lockgate.observe.record import LogRecord, RequestMeta
 from lockgate.store import histogram
-from lockgate.store.db import begin_write, migrate, open_engine
+from lockgate.store.db import begin_write, open_engine
 from lockgate.store.requests import insert_records
 from lockgate.store.rollup import backlog, fold, fold_all, read_watermark
 from lockgate.store.stats import StatsQuery, StatsResponse, StatsRow, query_stats
@@ -180,14 +180,6 @@ def rec(i: int, ts: float, **kw: Any) -> LogRecord:
     for k, v in kw.items():
         setattr(r, k, v)
     return r
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    eng = open_engine(f"sqlite:///{tmp_path / 'lockgate.db'}")
-    migrate(eng)
-    yield eng
-    eng.dispose()
 
 
 def write(engine: sa.Engine, records: list[LogRecord]) -> None:
