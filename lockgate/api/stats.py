@@ -5,23 +5,12 @@ from __future__ import annotations
 
 from lockgate.api.router import ApiRequest, Param, Route
 from lockgate.errors import InvalidRequest
-from lockgate.store.filters import FilterError, parse_time
+from lockgate.store.filters import FilterError, parse_property_value, parse_time
 from lockgate.store.stats import StatsQuery, StatsResponse, query_stats
 
 __all__ = ["routes"]
 
 _TIME_HELP = "epoch seconds, ISO 8601 (UTC unless an offset is given) or an age like 2h / 7d"
-
-
-def _properties(values: list[str]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for v in values:
-        name, sep, value = v.partition(":")
-        if not sep or not name:
-            raise InvalidRequest(f"Query parameter `property` must be name:value, got {v!r}.", param="property",
-                                 code="invalid_parameter")
-        out.append((name.lower(), value))
-    return tuple(out)
 
 
 async def get_stats(req: ApiRequest) -> StatsResponse:
@@ -35,7 +24,8 @@ async def get_stats(req: ApiRequest) -> StatsResponse:
             end=parse_time(q["to"], "to") if "to" in q else None,
             group_by=group_by, bucket=q.get("bucket"), models=tuple(q.get("model", ())),
             providers=tuple(q.get("provider", ())), keys=tuple(q.get("key", ())), users=tuple(q.get("user", ())),
-            properties=_properties(q.get("property", [])), limit=min(q.get("limit", 100), 10_000))
+            properties=tuple(parse_property_value(v) for v in q.get("property", [])),
+            limit=min(q.get("limit", 100), 10_000))
     except FilterError as exc:
         raise InvalidRequest(str(exc), param=exc.param, code="invalid_parameter") from None
     except ValueError as exc:

@@ -10,7 +10,7 @@ import click
 import msgspec
 
 from lockgate.cli.common import open_store, settings_from
-from lockgate.store.filters import parse_time
+from lockgate.store.filters import FilterError, parse_property_value, parse_time
 from lockgate.store.stats import BUCKETS, StatsQuery, StatsResponse, StatsRow, query_stats
 
 if TYPE_CHECKING:
@@ -68,18 +68,16 @@ def stats(ctx: click.Context, since: str | None, until: str | None, group_by: st
           properties: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Request counts, tokens, cost, errors, latency and TTFT percentiles."""
     now = time.time()
-    props = []
-    for p in properties:
-        name, sep, value = p.partition(":")
-        if not sep or not name:
-            raise click.BadParameter(f"{p!r} is not NAME:VALUE", param_hint="--property")
-        props.append((name.lower(), value))
+    try:
+        props = tuple(parse_property_value(p, "--property") for p in properties)
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--property") from None
     if group_by and group_by.startswith("property:"):
         group_by = "property:" + group_by.split(":", 1)[1].lower()
     try:
         query = StatsQuery(start=parse_time(since, "--from", now) if since else None,
                            end=parse_time(until, "--to", now) if until else None, group_by=group_by, bucket=bucket,
-                           models=model, providers=provider, keys=key, users=user, properties=tuple(props),
+                           models=model, providers=provider, keys=key, users=user, properties=props,
                            limit=limit)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

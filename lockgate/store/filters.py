@@ -120,6 +120,14 @@ def parse_property(value: str, param: str = "property") -> tuple[str, str | None
     return name, (wanted if sep else None)
 
 
+def parse_property_value(value: str, param: str = "property") -> tuple[str, str]:
+    """`name:value` only (stats filter on a value, not on presence)."""
+    name, wanted = parse_property(value, param)
+    if wanted is None:
+        raise FilterError(param, f"`{param}` takes `name:value`; got {value!r}.")
+    return name, wanted
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFilter:
     """Every filter is optional; different filters are ANDed, values of one filter ORed."""
