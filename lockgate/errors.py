@@ -6,7 +6,8 @@
     │   ├── Unauthorized         401 missing or unknown gateway key
     │   ├── NotFound             404 unknown route, model or response id
     │   ├── PayloadTooLarge      413 body over server.max_body_bytes
-    │   └── UnsupportedRoute     400 the model's provider does not speak this API
+    │   ├── UnsupportedRoute     400 the model's provider does not speak this API
+    │   └── TranslationError     400 the request uses something the target format cannot express
     └── UpstreamError            the provider could not be used (5xx)
         ├── UpstreamUnreachable  502 connect failed, connection dropped
         └── UpstreamTimeout      504 no bytes within upstream.read_timeout
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidRequest",
     "NotFound",
     "PayloadTooLarge",
+    "TranslationError",
     "Unauthorized",
     "UnsupportedRoute",
     "UpstreamError",
@@ -50,6 +52,13 @@ class GatewayError(Exception):
         return orjson.dumps(
             {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
         )
+
+    def anthropic_body(self) -> bytes:
+        """The error in Anthropic's shape: {"type": "error", "error": {type, message}}."""
+        return orjson.dumps({"type": "error", "error": {"type": self.anthropic_type(), "message": self.message}})
+
+    def anthropic_type(self) -> str:
+        return _ANTHROPIC_TYPES.get(self.status, "api_error")
 
 
 class ClientError(GatewayError):
@@ -81,6 +90,10 @@ class UnsupportedRoute(ClientError):
     code = "unsupported_api_for_provider"
 
 
+class TranslationError(ClientError):
+    code = "unsupported_by_target_format"
+
+
 class UpstreamError(GatewayError):
     status = 502
     type = "upstream_error"
@@ -94,3 +107,11 @@ class UpstreamUnreachable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+# Anthropic names its error types by status (https://docs.anthropic.com/en/api/errors).
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 402: "billing_error", 403: "permission_error",
+    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
+    502: "api_error", 504: "timeout_error", 529: "overloaded_error",
+}
