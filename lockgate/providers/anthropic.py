@@ -6,6 +6,8 @@ from lockgate.config import ProviderSettings
 
 __all__ = ["AnthropicProvider"]
 
+_PATHS = {"messages": "/messages", "count_tokens": "/messages/count_tokens"}
+
 API_VERSION = "2023-06-01"
 
 
@@ -24,6 +26,9 @@ class AnthropicProvider:
 
     def url(self, path: str) -> str:
         return self._base + path
+
+    def request_url(self, api: str, model: str, stream: bool) -> str:
+        return self._base + _PATHS[api]
 
     def auth_headers(self) -> list[tuple[str, str]]:
         return self._auth

@@ -27,6 +27,12 @@ class Provider(Protocol):
         """Absolute upstream URL for an API path such as "/responses"."""
         ...
 
+    def request_url(self, api: str, model: str, stream: bool) -> str:
+        """Where a request in one of the provider's native `apis` goes ("chat", "responses",
+        "messages", "gemini", "converse"…): Gemini and Bedrock put the model and the streaming
+        mode in the URL, the others in the body."""
+        ...
+
     def auth_headers(self) -> list[tuple[str, str]]:
         """Headers that carry the provider key; they replace the client's auth headers."""
         ...

@@ -6,6 +6,8 @@ from lockgate.config import ProviderSettings
 
 __all__ = ["OpenAIProvider"]
 
+_PATHS = {"responses": "/responses", "chat": "/chat/completions", "embeddings": "/embeddings"}
+
 
 class OpenAIProvider:
     def __init__(self, name: str, settings: ProviderSettings, api_key: str | None) -> None:
@@ -20,6 +22,9 @@ class OpenAIProvider:
 
     def url(self, path: str) -> str:
         return self._base + path
+
+    def request_url(self, api: str, model: str, stream: bool) -> str:
+        return self._base + _PATHS[api]
 
     def auth_headers(self) -> list[tuple[str, str]]:
         return self._auth
