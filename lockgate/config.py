@@ -18,7 +18,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from lockgate.providers.presets import PRESETS
+from lockgate.providers.presets import PRESETS, PRESETS_BY_NAME
 
 __all__ = [
     "ConfigProblem",
@@ -30,12 +30,14 @@ __all__ = [
     "Settings",
     "StatsSettings",
     "TelemetrySettings",
+    "TranslationSettings",
     "check_config",
     "default_data_dir",
     "load_settings",
 ]
 
-API_NAMES = ("responses", "chat", "embeddings", "messages")
+# APIs a provider can speak natively; the first three are also what clients send (see formats/registry.py).
+API_NAMES = ("responses", "chat", "embeddings", "messages", "gemini", "converse")
 ENV_PREFIX = "LOCKGATE_"
 
 
@@ -100,12 +102,35 @@ class UpstreamSettings(_Section):
 
 
 class ProviderSettings(_Section):
-    type: Literal["openai", "anthropic"] = "openai"
+    preset: str = ""  # a name from providers/presets.py: fills type, base_url, apis, models, api_key_env
+    type: Literal["openai", "anthropic", "gemini", "azure", "bedrock"] = "openai"
     base_url: str
     api_key_env: str | None = None  # name of the env var; the key itself never sits in the file
     apis: tuple[str, ...] = ("responses", "chat", "embeddings")
     models: tuple[str, ...] = ()  # glob patterns; "*" takes every model
     headers: dict[str, str] = Field(default_factory=dict)
+    # Azure OpenAI: the api-version query parameter (empty: the v1 API, /openai/v1/...), and
+    # model name → deployment name (a model without an entry is its own deployment name).
+    api_version: str = ""
+    deployments: dict[str, str] = Field(default_factory=dict)
+    region: str = ""  # Bedrock: AWS region (empty: AWS_REGION / AWS_DEFAULT_REGION)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not data.get("preset"):
+            return data
+        preset = PRESETS_BY_NAME.get(str(data["preset"]))
+        if preset is None:
+            raise ValueError(f"unknown preset {data['preset']!r}; choose from {', '.join(PRESETS_BY_NAME)}")
+        defaults: dict[str, Any] = {"type": preset.type, "apis": list(preset.apis), "models": list(preset.models)}
+        if preset.base_url:
+            defaults["base_url"] = preset.base_url
+        elif preset.type == "bedrock":
+            defaults["base_url"] = bedrock_url(str(data.get("region") or ""))
+        if preset.key_env:
+            defaults["api_key_env"] = preset.key_env
+        return {**defaults, **data}
 
     @model_validator(mode="after")
     def _known_apis(self) -> ProviderSettings:
@@ -115,6 +140,14 @@ class ProviderSettings(_Section):
         if not re.match(r"^https?://", self.base_url):
             raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
         return self
+
+
+class TranslationSettings(_Section):
+    """Requests to a provider that speaks another API (docs/translation.md)."""
+
+    # Built-in tools the provider cannot run (web_search, tool_search, ...) are left out and
+    # named in the lockgate-dropped-tools response header; strict refuses the request instead.
+    strict: bool = False
 
 
 class RoutingSettings(_Section):
@@ -180,6 +213,7 @@ class Settings(_Section):
     stats: StatsSettings = StatsSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     routing: RoutingSettings = RoutingSettings()
+    translation: TranslationSettings = TranslationSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
 
 
@@ -233,6 +267,7 @@ _SCALAR_SECTIONS: dict[str, type[_Section]] = {
     "stats": StatsSettings,
     "upstream": UpstreamSettings,
     "routing": RoutingSettings,
+    "translation": TranslationSettings,
     "telemetry": TelemetrySettings,
 }
 # Short names people expect, besides the LOCKGATE_<SECTION>_<FIELD> form.
@@ -257,6 +292,10 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def bedrock_url(region: str) -> str:
+    return f"https://bedrock-runtime.{region or 'us-east-1'}.amazonaws.com"
+
+
 def providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     """Providers implied by the official SDKs' env vars (OPENAI_API_KEY, ANTHROPIC_BASE_URL, …)."""
     found: dict[str, dict[str, Any]] = {}
@@ -267,6 +306,10 @@ def providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
             continue
         if p.base_url_env == "OLLAMA_HOST" and base:
             base = (base if "://" in base else f"http://{base}").rstrip("/") + "/v1"
+        if p.type == "bedrock":
+            base = bedrock_url(env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "")
+        if not (base or p.base_url):
+            continue  # e.g. an Azure key without AZURE_OPENAI_ENDPOINT: nowhere to send requests
         found[p.name] = {"type": p.type, "base_url": base or p.base_url, "api_key_env": p.key_env,
                          "apis": list(p.apis), "models": list(p.models)}
     return found

@@ -41,7 +41,7 @@ def test_ensure_include_usage() -> None:
 
 
 def test_tap_keeps_terminal_event_across_chunk_boundaries() -> None:
-    tap = SseTap(body_cap=40, chat=False)
+    tap = SseTap(body_cap=40, dialect="responses")
     events = (b'event: response.created\ndata: {"type":"response.created","response":{"id":"resp_1"}}\n\n'
               b'event: response.output_text.delta\ndata: {"delta":"hi"}\n\n'
               b'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{}}}\n\n')
@@ -54,7 +54,7 @@ def test_tap_keeps_terminal_event_across_chunk_boundaries() -> None:
 
 
 def test_tap_chat_usage_and_first_token() -> None:
-    tap = SseTap(body_cap=10_000, chat=True)
+    tap = SseTap(body_cap=10_000, dialect="chat")
     tap.feed(b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n')
     assert tap.first_token_at is None
     tap.feed(b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: {"choices":[],"usage":{"prompt_tokens":3}}\n\n')

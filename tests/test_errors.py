@@ -36,7 +36,6 @@ def _error(r: httpx.Response) -> dict[str, object]:
     (b'{"input": "no model"}', 400, "missing_required_parameter"),
     (b'{"model": 5, "input": "x"}', 400, "invalid_type"),
     (b'{"model": "mystery-model", "input": "x"}', 404, "model_not_found"),
-    (b'{"model": "claude-sonnet-4", "input": "x"}', 400, "unsupported_api_for_provider"),
 ])
 def test_bad_requests(gateway: GatewayProcess, content: bytes, status: int, code: str | None) -> None:
     r = _post(gateway, "/responses", content)
@@ -47,6 +46,16 @@ def test_bad_requests(gateway: GatewayProcess, content: bytes, status: int, code
         assert err["code"] == code
     row = gateway.row(r.headers["lockgate-request-id"])
     assert row["status"] == status and row["error"]
+
+
+def test_an_api_no_provider_format_can_carry_is_refused(gateway: GatewayProcess) -> None:
+    # Embeddings are never translated: the Anthropic provider cannot take them.
+    r = _post(gateway, "/embeddings", b'{"model": "claude-sonnet-4", "input": "x"}')
+    assert r.status_code == 400
+    err = _error(r)
+    assert err["code"] == "unsupported_api_for_provider" and "claude" in str(err["message"])
+    row = gateway.row(r.headers["lockgate-request-id"])
+    assert row["status"] == 400 and row["error"]
 
 
 def test_missing_and_wrong_keys_get_401(gateway: GatewayProcess) -> None:

@@ -59,6 +59,9 @@ class RequestRow(msgspec.Struct, kw_only=True):
     response_bytes: int
     has_bodies: bool
     source: str
+    provider_api: str | None  # the API the provider was sent; differs from `api` when translated
+    translated: bool  # decoded and re-encoded for the provider, not passed through
+    dropped_tools: list[str]  # built-in tools left out because the provider cannot run them
 
 
 class RequestList(msgspec.Struct, kw_only=True):
@@ -94,6 +97,8 @@ def _row_values(row: dict[str, Any]) -> dict[str, Any]:
     out = {name: row.get(name) for name in _ROW_FIELDS}
     out["properties"] = out["properties"] or {}
     out["key_source"] = out["key_source"] or "gateway"
+    out["translated"] = bool(out["translated"])
+    out["dropped_tools"] = out["dropped_tools"] or []
     return out
 
 

@@ -78,6 +78,9 @@ class LogRecord:
     content_type: str | None = None
     source: str = "proxy"  # proxy | manual (POST /custom/v1/log, /api/log)
     key_source: str = "gateway"  # whose provider key was used: gateway (config) | client (Helicone-Auth BYOK)
+    provider_api: str | None = None  # the API the provider was sent (differs from `api` when translated)
+    translated: bool = False  # decoded and re-encoded (formats/), not passed through
+    dropped_tools: list[str] = field(default_factory=list)  # built-in tools left out for the provider
     traceparent: str | None = None  # W3C trace context sent by the caller: the parent of the request's span
 
     def approx_size(self) -> int:

@@ -12,8 +12,10 @@ import time
 
 __all__ = ["SseTap"]
 
-# Events whose data the writer needs: Responses terminal/created events, chat usage chunks.
+# Events whose data the writer needs: Responses terminal/created events, chat usage chunks,
+# Anthropic's message_start (input usage, id) and message_delta (output usage).
 _KEEP = (b"response.completed", b"response.incomplete", b"response.failed", b"response.created")
+_MESSAGES_KEEP = (b"message_start", b"message_delta")
 _CHAT_USAGE_RE = re.compile(rb'"usage"\s*:\s*\{')
 _RESP_ID_RE = re.compile(rb'"id"\s*:\s*"(resp[_-][^"]+)"')
 # A chat chunk carries a token when a text field is non-empty or a tool call starts.
@@ -21,9 +23,11 @@ _CHAT_TOKEN_RE = re.compile(rb'"(?:content|reasoning_content|reasoning|arguments
 
 
 class SseTap:
-    def __init__(self, body_cap: int, chat: bool) -> None:
+    def __init__(self, body_cap: int, dialect: str) -> None:
+        """`dialect`: the API whose events these are: chat, messages, or responses (any other)."""
         self._cap = body_cap
-        self._chat = chat
+        self._chat = dialect == "chat"
+        self._messages = dialect == "messages"
         self._buf = b""
         self.size = 0
         self.body: list[bytes] = []
@@ -59,6 +63,15 @@ class SseTap:
                 self.terminal = True
             elif _CHAT_USAGE_RE.search(ev):
                 self.kept.append(ev)
+            return
+        if self._messages:
+            head = ev[:120]
+            if self.first_token_at is None and b"content_block_delta" in head:
+                self.first_token_at = time.perf_counter()
+            if any(k in head for k in _MESSAGES_KEEP):
+                self.kept.append(ev)
+            elif b"message_stop" in head or b"event: error" in head:
+                self.terminal = True
             return
         if self.first_token_at is None and b".delta" in ev[:120]:
             self.first_token_at = time.perf_counter()

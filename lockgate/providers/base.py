@@ -45,14 +45,18 @@ class Provider(Protocol):
 def build_providers(settings: Mapping[str, ProviderSettings], env: Mapping[str, str] | None = None) -> dict[
         str, Provider]:
     """One adapter per configured provider, keys read from the environment once."""
-    from lockgate.providers.anthropic import AnthropicProvider
-    from lockgate.providers.openai import OpenAIProvider
+    import importlib
 
     env = os.environ if env is None else env
-    kinds: dict[str, type[OpenAIProvider] | type[AnthropicProvider]] = {
-        "openai": OpenAIProvider, "anthropic": AnthropicProvider}
     out: dict[str, Provider] = {}
     for name, ps in settings.items():
         key = env.get(ps.api_key_env) if ps.api_key_env else None
-        out[name] = kinds[ps.type](name, ps, key)
+        # Imported per type in use: Bedrock's signing library is not loaded by a gateway without it.
+        module, cls = _ADAPTERS[ps.type]
+        out[name] = getattr(importlib.import_module(f"lockgate.providers.{module}"), cls)(name, ps, key)
     return out
+
+
+_ADAPTERS = {"openai": ("openai", "OpenAIProvider"), "anthropic": ("anthropic", "AnthropicProvider"),
+             "gemini": ("gemini", "GeminiProvider"), "azure": ("azure", "AzureProvider"),
+             "bedrock": ("bedrock", "BedrockProvider")}

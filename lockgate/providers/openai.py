@@ -6,7 +6,10 @@ from lockgate.config import ProviderSettings
 
 __all__ = ["OpenAIProvider"]
 
-_PATHS = {"responses": "/responses", "chat": "/chat/completions", "embeddings": "/embeddings"}
+# Several OpenAI-compatible hosts (Ollama, vLLM, LM Studio, llama.cpp) also serve Anthropic's
+# Messages API under the same /v1 base.
+_PATHS = {"responses": "/responses", "chat": "/chat/completions", "embeddings": "/embeddings",
+          "messages": "/messages", "count_tokens": "/messages/count_tokens"}
 
 
 class OpenAIProvider:

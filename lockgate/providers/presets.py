@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PRESETS", "Preset"]
+__all__ = ["PRESETS", "PRESETS_BY_NAME", "Preset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +27,13 @@ OPENAI_MODELS = ("gpt-*", "chatgpt-*", "o1*", "o3*", "o4*", "codex-*", "text-emb
 PRESETS: tuple[Preset, ...] = (
     Preset("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_BASE_URL",
            ("responses", "chat", "embeddings"), OPENAI_MODELS),
+    Preset("azure", "azure", "", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", ("responses", "chat", "embeddings")),
     Preset("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
            ("messages",), ("claude-*",)),
-    Preset("gemini", "openai", "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY", None,
-           ("chat", "embeddings"), ("gemini-*",)),
+    Preset("gemini", "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY", None,
+           ("gemini",), ("gemini-*",)),
+    Preset("bedrock", "bedrock", "", "AWS_ACCESS_KEY_ID", None, ("converse",),
+           ("anthropic.*", "*.anthropic.*", "amazon.*", "*.amazon.*", "meta.*", "*.meta.*", "mistral.*")),
     Preset("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", None, ("chat", "responses")),
     Preset("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", None, ("chat",),
            ("deepseek-*",)),
@@ -40,5 +43,21 @@ PRESETS: tuple[Preset, ...] = (
     Preset("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", None,
            ("chat", "responses")),
     Preset("together", "openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY", None, ("chat", "embeddings")),
-    Preset("ollama", "openai", "http://127.0.0.1:11434/v1", None, "OLLAMA_HOST", ("chat", "embeddings")),
+    Preset("fireworks", "openai", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY", None,
+           ("chat", "responses", "embeddings")),
+    Preset("cerebras", "openai", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY", None, ("chat",)),
+    Preset("perplexity", "openai", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", None, ("chat",),
+           ("sonar*",)),
+    # Local servers. Ollama (0.13.3+ Responses, 0.14+ Messages), vLLM, LM Studio and llama.cpp serve
+    # Anthropic's Messages API next to OpenAI's under the same /v1 base, so Claude Code reaches them
+    # without translation. vLLM, LM Studio and llama.cpp have no env var: use them with
+    # `preset = "vllm"` (etc.) in a [providers.NAME] table.
+    Preset("ollama", "openai", "http://127.0.0.1:11434/v1", None, "OLLAMA_HOST",
+           ("chat", "responses", "messages", "embeddings")),
+    Preset("vllm", "openai", "http://127.0.0.1:8000/v1", None, None, ("chat", "responses", "messages", "embeddings")),
+    Preset("lmstudio", "openai", "http://127.0.0.1:1234/v1", None, None,
+           ("chat", "responses", "messages", "embeddings")),
+    Preset("llamacpp", "openai", "http://127.0.0.1:8080/v1", None, None, ("chat", "messages", "embeddings")),
 )
+
+PRESETS_BY_NAME = {p.name: p for p in PRESETS}

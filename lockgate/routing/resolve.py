@@ -43,18 +43,22 @@ class Router:
         if "/" in model:
             head, rest = model.split("/", 1)
             if head in self._providers and rest:
-                return Route(head, rest)
+                return self._route(head, rest)
             body, tail = model.rsplit("/", 1)
             if tail in self._providers and body:
-                return Route(tail, body)
+                return self._route(tail, body)
         for name, prov in self._providers.items():
             if any(fnmatchcase(model, pat) for pat in prov.models):
-                return Route(name, model)
+                return self._route(name, model)
         if self._default:
-            return Route(self._default, model)
+            return self._route(self._default, model)
         raise NotFound(
             f"The model `{model}` does not exist or is not routed by this gateway.",
             code="model_not_found", param="model")
+
+    def _route(self, provider: str, model: str) -> Route:
+        # Azure: the upstream knows deployments, not model names.
+        return Route(provider, self._providers[provider].deployments.get(model, model))
 
     def model_names(self) -> list[tuple[str, str]]:
         """(model id, owner) for every concrete model name the config routes."""

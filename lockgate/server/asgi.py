@@ -54,6 +54,9 @@ class GatewayApp:
             ("POST", "/v1/responses"): forward(Endpoint("responses", "/responses")),
             ("POST", "/v1/chat/completions"): forward(Endpoint("chat", "/chat/completions")),
             ("POST", "/v1/embeddings"): forward(Endpoint("embeddings", "/embeddings")),
+            ("POST", "/v1/messages"): forward(Endpoint("messages", "/messages", errors="anthropic")),
+            ("POST", "/v1/messages/count_tokens"): forward(
+                Endpoint("count_tokens", "/messages/count_tokens", errors="anthropic", native="messages")),
             ("GET", "/v1/models"): self._models,
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,

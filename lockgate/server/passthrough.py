@@ -11,6 +11,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 from yarl import URL
@@ -31,6 +32,8 @@ from lockgate.server.context import GatewayContext
 from lockgate.server.headers import AUTH_HEADERS, OWN_PREFIXES, client_request_id, id_headers, read_meta
 from lockgate.server.ids import new_request_id
 from lockgate.server.streaming import UsageStripper, stream_error_event
+from lockgate.server.translate import Translator, translatable
+from lockgate.server.upstream_errors import UpstreamStatus
 
 __all__ = ["Endpoint", "Passthrough"]
 
@@ -48,13 +51,16 @@ class Endpoint:
     api: str  # label in the log and the native-API check: responses | chat | embeddings
     upstream_path: str  # path below the provider's base URL
     json_body: bool = True  # False: sub-resources routed by response id, not by model
+    errors: Literal["openai", "anthropic"] = "openai"  # the shape of the gateway's own errors
+    native: str = ""  # the provider API that must be present to pass through (default: `api`)
 
 
 class Passthrough:
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
         # Parsed upstream URLs: aiohttp would parse the string again on every request.
-        self._urls: dict[tuple[str, str], URL] = {}
+        self._urls: dict[tuple[str, str, str, bool], URL] = {}
+        self._translator = Translator(ctx)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, ep: Endpoint,
                      response_id: str | None = None) -> None:
@@ -112,18 +118,30 @@ class Passthrough:
                 rec.model_requested = p.model
                 route = ctx.router.resolve(p.model)
                 provider = ctx.providers[route.provider]
-                if ep.api not in provider.apis:
-                    raise UnsupportedRoute(
-                        f"The model `{p.model}` is served by provider `{provider.name}`, which does not speak "
-                        f"the {ep.api} API natively, and translation between APIs is not available yet.",
-                        param="model")
+                rec.stream = p.stream is True
+                if (ep.native or ep.api) not in provider.apis:
+                    if ep.api == "count_tokens":
+                        rec.provider, rec.model_resolved = provider.name, route.model
+                        await self._translator.count_tokens(send, rec, body, rid_headers)
+                        started = True
+                        return
+                    if not translatable(ep.api, provider):
+                        raise UnsupportedRoute(
+                            f"The model `{p.model}` is served by provider `{provider.name}`, which does not speak "
+                            f"the {ep.api} API and cannot be reached from it.", param="model")
+                    rec.provider, rec.model_resolved = provider.name, route.model
+                    watch = watch_disconnect(receive)
+                    auth = provider.client_key_headers(own_key) if own_key else provider.auth_headers()
+                    await self._translator.run(send, rec, body, ep.api, provider, route.model, forward, auth,
+                                               rid_headers, t0)
+                    started = True
+                    return
                 rec.provider, rec.model_resolved = provider.name, route.model
                 if route.model != p.model:
                     body = replace_model(body, p.model, route.model)
-                rec.stream = p.stream is True
                 if rec.stream and ep.api == "chat":
                     body, strip_usage = ensure_include_usage(body, p.stream_options)
-                url = self._url(provider, ep.upstream_path)
+                url = self._url(provider, ep.api, route.model, rec.stream)
             else:
                 provider = await ctx.provider_for_response(response_id or "")
                 rec.provider = provider.name
@@ -131,7 +149,12 @@ class Passthrough:
                 if scope.get("query_string"):
                     sub_url += "?" + scope["query_string"].decode("latin-1")
                 url = URL(sub_url)
-            headers = forward + (provider.client_key_headers(own_key) if own_key else provider.auth_headers())
+            auth = provider.client_key_headers(own_key) if own_key else provider.auth_headers()
+            if ep.api == "messages":
+                # The caller's anthropic-version / -beta say what its SDK expects; they win over the provider's.
+                sent = {k for k, _ in forward}
+                auth = [(k, v) for k, v in auth if k not in sent]
+            headers = forward + auth
             watch = watch_disconnect(receive)
             async with ctx.session.request(scope["method"], url, data=body if body else None,
                                            headers=headers) as resp:
@@ -161,7 +184,7 @@ class Passthrough:
         except GatewayError as exc:
             self._fail(rec, exc)
             if not started:
-                await send_bytes(send, exc.status, exc.openai_body(), [*JSON_HEADERS, *rid_headers])
+                await _send_error(send, ep, exc, rid_headers)
         except asyncio.CancelledError:
             if watch is None or not watch.disconnected:
                 rec.status, rec.error_type = 499, "cancelled"
@@ -174,7 +197,7 @@ class Passthrough:
             err = _upstream_error(exc, rec.provider)
             self._fail(rec, err)
             if not started:
-                await send_bytes(send, err.status, err.openai_body(), [*JSON_HEADERS, *rid_headers])
+                await _send_error(send, ep, err, rid_headers)
         finally:
             if watch is not None:
                 watch.close()
@@ -186,7 +209,7 @@ class Passthrough:
     async def _stream(self, resp: aiohttp.ClientResponse, send: Send, headers: list[tuple[bytes, bytes]],
                       rec: LogRecord, api: str, strip_usage: bool, t0: float) -> None:
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-        tap = SseTap(self._ctx.settings.log.max_body_bytes, chat=api == "chat")
+        tap = SseTap(self._ctx.settings.log.max_body_bytes, dialect=api)
         stripper = UsageStripper() if strip_usage else None
         try:
             async for chunk in resp.content.iter_any():
@@ -214,10 +237,13 @@ class Passthrough:
             self._collect(rec, tap, t0)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
-    def _url(self, provider: Provider, path: str) -> URL:
-        url = self._urls.get((provider.name, path))
+    def _url(self, provider: Provider, api: str, model: str, stream: bool) -> URL:
+        key = (provider.name, api, model, stream)
+        url = self._urls.get(key)
         if url is None:
-            url = self._urls[(provider.name, path)] = URL(provider.url(path))
+            url = URL(provider.request_url(api, model, stream))
+            if len(self._urls) < 10_000:
+                self._urls[key] = url
         return url
 
     @staticmethod
@@ -235,6 +261,19 @@ class Passthrough:
         rec.status = exc.status
         rec.error_type = exc.code or exc.type
         rec.error = exc.message
+
+
+async def _send_error(send: Send, ep: Endpoint, exc: GatewayError, rid_headers: list[tuple[bytes, bytes]]) -> None:
+    """The gateway's own error (or a translated provider's) in the caller's API shape."""
+    headers = [*JSON_HEADERS, *rid_headers]
+    status = exc.status
+    if isinstance(exc, UpstreamStatus):
+        if exc.retry_after:
+            headers.append((b"retry-after", exc.retry_after.encode("latin-1")))
+        if ep.errors == "openai":
+            status = exc.openai_status()
+    body = exc.anthropic_body() if ep.errors == "anthropic" else exc.openai_body()
+    await send_bytes(send, status, body, headers)
 
 
 def _upstream_error(exc: BaseException, provider: str | None) -> GatewayError:

@@ -50,4 +50,7 @@ def stream_error_event(api: str, message: str, code: str, response_id: str | Non
                                                                                       "message": message}}
         data = orjson.dumps({"type": "response.failed", "response": resp})
         return b"event: response.failed\ndata: " + data + b"\n\n"
+    if api == "messages":  # Anthropic ends a broken stream with an error event
+        data = orjson.dumps({"type": "error", "error": {"type": "api_error", "message": message}})
+        return b"event: error\ndata: " + data + b"\n\n"
     return b"data: " + orjson.dumps({"error": error}) + b"\n\n"

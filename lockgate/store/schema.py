@@ -68,6 +68,9 @@ requests = sa.Table(
     sa.Column("cost_status", sa.String),  # why cost_usd is what it is (see observe/cost.py)
     sa.Column("cache_write_1h_tokens", sa.Integer),  # the part of cache_write_tokens with a 1 h TTL
     sa.Column("key_source", sa.String, nullable=False, server_default="gateway"),  # gateway | client (BYOK)
+    sa.Column("provider_api", sa.String),  # the API the provider was sent (differs from `api` when translated)
+    sa.Column("translated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("dropped_tools", _JSON),  # built-in tools left out for the provider (formats/fit.py)
 )
 
 sa.Index("ix_requests_ts_id", requests.c.ts, requests.c.id)

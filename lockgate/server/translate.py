@@ -1,0 +1,279 @@
+"""The request path when the provider does not speak the caller's API.
+
+decode (caller's format → IR) → fit (formats/fit.py) → encode (IR → provider's format) →
+upstream → decode the answer or stream → restore what fitting changed → encode in the
+caller's format. Streams go event by event through a state machine of each format, and
+always end with the caller's terminal event.
+
+Contract with `Passthrough.handle`, which calls `run`: any exception other than
+cancellation leaves `run` before a byte was sent to the client, so the caller can still
+answer with an error; once the response has started, errors end the stream in the
+caller's format instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from lockgate import ir
+from lockgate.errors import InvalidRequest, UnsupportedRoute, UpstreamTimeout, UpstreamUnreachable
+from lockgate.formats.fit import Fitted, StreamRestorer, fit_request, restore_response
+from lockgate.formats.registry import client_format, provider_format, target_api
+from lockgate.formats.sse import SseReader
+from lockgate.observe.record import LogRecord
+from lockgate.providers.base import Provider
+from lockgate.server.asgi_io import Send, send_bytes
+from lockgate.server.context import GatewayContext
+from lockgate.server.upstream_errors import from_upstream
+
+__all__ = ["Translator", "translatable"]
+
+_JSON = [(b"content-type", b"application/json")]
+_SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+# Client headers that belong to one API family: forwarded only to a provider of that family.
+_FAMILY_PREFIXES = {"openai": ("openai-", "x-stainless-"), "anthropic": ("anthropic-", "x-stainless-"),
+                    "gemini": ("x-goog-",), "bedrock": ("x-amz-",)}
+_FORMAT_FAMILY = {"openai_responses": "openai", "openai_chat": "openai", "anthropic_messages": "anthropic",
+                  "gemini": "gemini", "bedrock_converse": "bedrock"}
+
+
+class _FrameReader(Protocol):
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]: ...
+
+    def close(self) -> list[tuple[str | None, bytes]]: ...
+
+
+def translatable(inbound: str, provider: Provider) -> bool:
+    return inbound in ("responses", "chat", "messages") and target_api(inbound, provider.apis) is not None
+
+
+class Translator:
+    def __init__(self, ctx: GatewayContext) -> None:
+        self._ctx = ctx
+
+    async def run(self, send: Send, rec: LogRecord, body: bytes, inbound: str, provider: Provider, model: str,
+                  forward: list[tuple[str, str]], auth: list[tuple[str, str]], extra_headers: list[tuple[bytes, bytes]],
+                  t0: float) -> None:
+        target = target_api(inbound, provider.apis)
+        if target is None:
+            raise UnsupportedRoute(f"The model `{rec.model_requested}` is served by provider `{provider.name}`, "
+                                   f"which cannot take {inbound} requests.", param="model")
+        client_fmt, prov_fmt = client_format(inbound), provider_format(target)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        req = client_fmt.decode_request(data)
+        req.model = model
+        fitted = fit_request(req, prov_fmt.name, strict=self._ctx.settings.translation.strict)
+        payload = orjson.dumps(prov_fmt.encode_request(fitted.request))
+        rec.provider_api, rec.translated, rec.dropped_tools = target, True, list(fitted.dropped)
+        headers = _headers(forward, prov_fmt.name) + auth
+        url = provider.request_url(target, model, req.stream)
+        sign = getattr(provider, "sign", None)
+        if sign is not None:
+            headers = sign("POST", url, headers, payload)
+        out_headers = list(extra_headers)
+        if fitted.dropped:
+            out_headers.append((b"lockgate-dropped-tools", ",".join(fitted.dropped).encode()))
+        async with self._ctx.session.post(url, data=payload, headers=headers) as resp:
+            rec.upstream_request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
+            if resp.status >= 400:
+                err_body = await resp.read()
+                rec.error = err_body[:2000].decode("utf-8", "replace")
+                raise from_upstream(resp.status, err_body, provider.name, resp.headers.get("retry-after"))
+            if req.stream:
+                await self._stream(resp, send, rec, req, fitted, inbound, target, out_headers, t0)
+                return
+            rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+            raw = await resp.read()
+            try:
+                answer = prov_fmt.decode_response(orjson.loads(raw))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise UpstreamUnreachable(f"Provider `{provider.name}` sent an answer lockgate could not read: "
+                                          f"{exc}", code="upstream_bad_response") from exc
+            answer = restore_response(answer, fitted)
+            out = orjson.dumps(client_fmt.encode_response(answer, req))
+            rec.status, rec.content_type = 200, "application/json"
+            rec.response_id = answer.id or None
+            _usage(rec, answer.usage)
+            rec.response_bytes, rec.response_body = len(out), [out]
+            await send_bytes(send, 200, out, [*_JSON, *out_headers])
+
+    async def count_tokens(self, send: Send, rec: LogRecord, body: bytes,
+                           extra_headers: list[tuple[bytes, bytes]]) -> None:
+        """POST /v1/messages/count_tokens for a provider without that endpoint: an estimate,
+        marked as one in the `lockgate-token-count` header."""
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        data.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens; the decoder may want one
+        req = client_format("messages").decode_request(data)
+        out = orjson.dumps({"input_tokens": estimate_input_tokens(req)})
+        rec.status, rec.translated, rec.content_type = 200, True, "application/json"
+        rec.response_bytes, rec.response_body = len(out), [out]
+        await send_bytes(send, 200, out, [*_JSON, *extra_headers, (b"lockgate-token-count", b"estimated")])
+
+    async def _stream(self, resp: aiohttp.ClientResponse, send: Send, rec: LogRecord, req: ir.Request,
+                      fitted: Fitted, inbound: str, target: str, headers: list[tuple[bytes, bytes]], t0: float) -> None:
+        prov_fmt = provider_format(target)
+        make_reader: Callable[[], _FrameReader] = getattr(prov_fmt, "stream_reader", SseReader)
+        reader, decoder = make_reader(), prov_fmt.stream_decoder()
+        encoder = client_format(inbound).stream_encoder(req)
+        restore = StreamRestorer(fitted)
+        log = _BodyLog(self._ctx.settings.log.max_body_bytes)
+        rec.status, rec.content_type = 200, "text/event-stream"
+        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *headers]})
+        state = _StreamState(rec, t0)
+        error: ir.StreamError | None = None
+        try:
+            async for chunk in resp.content.iter_any():
+                if rec.ttfb_ms is None:
+                    rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+                events: list[ir.StreamEvent] = []
+                for name, data in reader.feed(chunk):
+                    events += decoder.feed(name, data)
+                error = await _forward(restore(events), encoder, state, send, log)
+                if error is not None:
+                    break
+            if error is None:
+                tail_events: list[ir.StreamEvent] = []
+                for name, data in reader.close():
+                    tail_events += decoder.feed(name, data)
+                tail_events += decoder.close()
+                error = await _forward(restore(tail_events), encoder, state, send, log)
+        except TimeoutError:
+            error = ir.StreamError(str(UpstreamTimeout(f"Provider `{rec.provider}` sent nothing for too long.")),
+                                   "upstream_timeout", 504)
+        except aiohttp.ClientError as exc:
+            error = ir.StreamError(f"Provider `{rec.provider}` broke off the stream: {exc}",
+                                   "upstream_incomplete_stream")
+        if error is None and not state.finished:
+            error = ir.StreamError("the provider closed the stream before its final event",
+                                   "upstream_incomplete_stream")
+        if error is not None:
+            rec.status, rec.error_type, rec.error = error.status, error.code, error.message
+        tail = encoder.finish(error)
+        log.add(tail)
+        rec.response_bytes, rec.response_body, rec.response_truncated = log.size, log.parts, log.truncated
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+class _Counter:
+    """A rough token count (about 4 characters per token) for providers that cannot count."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def add(self, value: object) -> None:
+        if isinstance(value, str):
+            self.chars += len(value)
+        elif value is not None:
+            self.chars += len(orjson.dumps(value, default=repr))
+
+
+def estimate_input_tokens(req: ir.Request) -> int:
+    c = _Counter()
+    for t in req.system:
+        c.add(t.text)
+    for m in req.messages:
+        for part in m.parts:
+            if isinstance(part, ir.Text | ir.Refusal):
+                c.add(part.text)
+            elif isinstance(part, ir.ToolCall):
+                c.add(part.name)
+                c.add(part.arguments)
+            elif isinstance(part, ir.ToolResult):
+                c.add(part.content if isinstance(part.content, str) else
+                      " ".join(p.text for p in part.content if isinstance(p, ir.Text)))
+            elif isinstance(part, ir.Reasoning):
+                c.add(part.text)
+            elif isinstance(part, ir.Image | ir.File):
+                c.chars += 4 * 1000  # images and documents: a flat guess, as their size says little
+    for tool in req.tools:
+        c.add(tool.name)
+        c.add(tool.description)
+        c.add(tool.parameters)
+    return max(1, (c.chars + 3) // 4)
+
+
+class _StreamState:
+    __slots__ = ("finished", "rec", "t0")
+
+    def __init__(self, rec: LogRecord, t0: float) -> None:
+        self.rec, self.t0, self.finished = rec, t0, False
+
+
+async def _forward(events: list[ir.StreamEvent], encoder: Any, state: _StreamState, send: Send,
+                   log: _BodyLog) -> ir.StreamError | None:
+    """Encode and send a batch of IR events; returns the stream error among them, if any."""
+    out: list[bytes] = []
+    rec = state.rec
+    for ev in events:
+        if isinstance(ev, ir.StreamError):
+            if out:
+                data = b"".join(out)
+                log.add(data)
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            return ev
+        if isinstance(ev, ir.StreamPartDelta) and rec.ttft_ms is None and ev.text:
+            rec.ttft_ms = (time.perf_counter() - state.t0) * 1000
+        elif isinstance(ev, ir.StreamStart):
+            rec.response_id = ev.id or None
+            _usage(rec, ev.usage)
+        elif isinstance(ev, ir.StreamFinish):
+            state.finished = True
+            _usage(rec, ev.usage)
+        out.append(encoder.feed(ev))
+    data = b"".join(out)
+    if data:
+        log.add(data)
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+    return None
+
+
+class _BodyLog:
+    """What the client was sent, up to the log's body cap."""
+
+    __slots__ = ("cap", "parts", "size", "truncated")
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.size, self.truncated = cap, 0, False
+        self.parts: list[bytes] = []
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size <= self.cap:
+            self.parts.append(data)
+        else:
+            self.truncated = True
+
+
+def _usage(rec: LogRecord, usage: ir.Usage | None) -> None:
+    if usage is None:
+        return
+    rec.input_tokens, rec.output_tokens = usage.input_tokens, usage.output_tokens
+    rec.cached_input_tokens, rec.cache_write_tokens = usage.cached_input_tokens, usage.cache_write_tokens
+    rec.cache_write_1h_tokens, rec.reasoning_tokens = usage.cache_write_1h_tokens, usage.reasoning_tokens
+    rec.total_tokens = usage.input_tokens + usage.output_tokens
+
+
+def _headers(forward: list[tuple[str, str]], target_format: str) -> list[tuple[str, str]]:
+    """Client headers for the provider: not another API family's, and no content type (ours is JSON)."""
+    family = _FORMAT_FAMILY.get(target_format, "")
+    own = _FAMILY_PREFIXES.get(family, ())
+    foreign = tuple(p for fam, prefixes in _FAMILY_PREFIXES.items() if fam != family for p in prefixes
+                    if p not in own)
+    out = [(k, v) for k, v in forward if not k.lower().startswith(foreign) and k.lower() != "content-type"]
+    out.append(("content-type", "application/json"))
+    return out
