@@ -100,6 +100,10 @@ class Translator:
                 raise UpstreamUnreachable(f"Provider `{provider.name}` sent an answer lockgate could not read: "
                                           f"{exc}", code="upstream_bad_response") from exc
             answer = restore_response(answer, fitted)
+            if answer.usage is None:
+                # Agents budget their context by usage (Codex compacts on it): never report none.
+                answer.usage = _estimate(req, sum(_part_chars(p) for p in answer.content))
+                out_headers.append((b"lockgate-usage", b"estimated"))
             out = orjson.dumps(client_fmt.encode_response(answer, req))
             rec.status, rec.content_type = 200, "application/json"
             rec.response_id = answer.id or None
@@ -134,7 +138,7 @@ class Translator:
         log = _BodyLog(self._ctx.settings.log.max_body_bytes)
         rec.status, rec.content_type = 200, "text/event-stream"
         await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *headers]})
-        state = _StreamState(rec, t0)
+        state = _StreamState(rec, req, t0)
         error: ir.StreamError | None = None
         try:
             async for chunk in resp.content.iter_any():
@@ -207,11 +211,29 @@ def estimate_input_tokens(req: ir.Request) -> int:
     return max(1, (c.chars + 3) // 4)
 
 
-class _StreamState:
-    __slots__ = ("finished", "rec", "t0")
+def _part_chars(part: ir.Part) -> int:
+    if isinstance(part, ir.Text | ir.Refusal):
+        return len(part.text)
+    if isinstance(part, ir.ToolCall):
+        return len(part.name) + len(part.arguments)
+    if isinstance(part, ir.Reasoning):
+        return len(part.text) + sum(len(s) for s in part.summary)
+    return 0
 
-    def __init__(self, rec: LogRecord, t0: float) -> None:
-        self.rec, self.t0, self.finished = rec, t0, False
+
+def _estimate(req: ir.Request, output_chars: int) -> ir.Usage:
+    inputs = estimate_input_tokens(req)
+    outputs = (output_chars + 3) // 4
+    return ir.Usage(input_tokens=inputs, output_tokens=outputs, estimated=True)
+
+
+class _StreamState:
+    __slots__ = ("finished", "output_chars", "rec", "req", "start_usage", "t0")
+
+    def __init__(self, rec: LogRecord, req: ir.Request, t0: float) -> None:
+        self.rec, self.req, self.t0, self.finished = rec, req, t0, False
+        self.output_chars = 0
+        self.start_usage: ir.Usage | None = None
 
 
 async def _forward(events: list[ir.StreamEvent], encoder: Any, state: _StreamState, send: Send,
@@ -226,13 +248,19 @@ async def _forward(events: list[ir.StreamEvent], encoder: Any, state: _StreamSta
                 log.add(data)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
             return ev
-        if isinstance(ev, ir.StreamPartDelta) and rec.ttft_ms is None and ev.text:
-            rec.ttft_ms = (time.perf_counter() - state.t0) * 1000
+        if isinstance(ev, ir.StreamPartDelta):
+            state.output_chars += len(ev.text)
+            if rec.ttft_ms is None and ev.text:
+                rec.ttft_ms = (time.perf_counter() - state.t0) * 1000
         elif isinstance(ev, ir.StreamStart):
             rec.response_id = ev.id or None
+            state.start_usage = ev.usage
             _usage(rec, ev.usage)
         elif isinstance(ev, ir.StreamFinish):
             state.finished = True
+            if ev.usage is None:
+                # No usage from the provider: estimate it (and say so), never report none or zero.
+                ev.usage = state.start_usage or _estimate(state.req, state.output_chars)
             _usage(rec, ev.usage)
         out.append(encoder.feed(ev))
     data = b"".join(out)
