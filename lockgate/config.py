@@ -301,6 +301,8 @@ def providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for p in PRESETS:
         has_key = p.key_env is not None and bool(env.get(p.key_env))
+        if p.type == "bedrock":
+            has_key = has_key or bool(env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"))
         base = env.get(p.base_url_env or "") or ""
         if not has_key and not (p.key_env is None and base):
             continue

@@ -77,7 +77,8 @@ def test_builtins_the_target_lacks_are_dropped_and_named_or_refused_in_strict_mo
 
 def test_foreign_reasoning_is_dropped_own_reasoning_kept() -> None:
     req = _codex_like()
-    assert not any(isinstance(p, ir.Reasoning) for p in fit_request(req, "anthropic_messages").request.messages[1].parts)
+    parts = fit_request(req, "anthropic_messages").request.messages[1].parts
+    assert not any(isinstance(p, ir.Reasoning) for p in parts)
     thinking = ir.Reasoning(text="hmm", signature="sig==", source="anthropic_messages")
     req.messages[1].parts.insert(0, thinking)
     parts = fit_request(req, "anthropic_messages").request.messages[1].parts

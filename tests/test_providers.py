@@ -49,10 +49,12 @@ def test_env_presets_skip_azure_without_endpoint_and_place_bedrock_in_its_region
     s = load_settings(None, env={"AZURE_OPENAI_API_KEY": "k", "LOCKGATE_DATA_DIR": str(tmp_path)})
     assert "azure" not in s.providers
     s = load_settings(None, env={"AZURE_OPENAI_API_KEY": "k", "AZURE_OPENAI_ENDPOINT": "https://r.openai.azure.com",
-                                 "AWS_ACCESS_KEY_ID": "AKID", "AWS_REGION": "eu-west-3",
+                                 "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-3",
                                  "GEMINI_API_KEY": "g", "LOCKGATE_DATA_DIR": str(tmp_path)})
     assert s.providers["azure"].base_url == "https://r.openai.azure.com"
     assert s.providers["bedrock"].base_url == "https://bedrock-runtime.eu-west-3.amazonaws.com"
+    # SigV4 from the AWS_* variables: the access key id must not be taken for a Bedrock API key.
+    assert s.providers["bedrock"].api_key_env == "AWS_BEARER_TOKEN_BEDROCK"
     assert (s.providers["gemini"].type, s.providers["gemini"].apis) == ("gemini", ("gemini",))
     router = Router(s)
     assert router.resolve("gemini-2.5-pro").provider == "gemini"
