@@ -43,6 +43,8 @@ def decode_request(body: Json) -> ir.Request:
         note["stream_false"] = True
     if body.get("tools") is not None:
         _decode_tools(body["tools"], req)
+        if req.builtin_tools and req.tools:  # where they sat among the functions
+            note["builtin_at"] = [i for i, t in enumerate(body["tools"]) if t.get("type") not in ("function", "custom")]
     if body.get("tool_choice") is not None:
         req.tool_choice = _decode_tool_choice(body["tool_choice"])
     req.parallel_tool_calls = _opt(body, "parallel_tool_calls", bool)

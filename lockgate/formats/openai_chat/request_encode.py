@@ -29,7 +29,13 @@ def encode_request(req: ir.Request, *, max_tokens_field: str = "max_completion_t
     if same:
         body.update(without_notes(req.extra))
     if req.tools or req.builtin_tools:
-        body["tools"] = [_encode_tool(t, same) for t in req.tools] + [_builtin(b) for b in req.builtin_tools]
+        tools = [_encode_tool(t, same) for t in req.tools]
+        at = note.get("builtin_at")
+        if not isinstance(at, list) or len(at) != len(req.builtin_tools):
+            at = [len(tools) + i for i in range(len(req.builtin_tools))]
+        for pos, builtin in zip(at, req.builtin_tools, strict=True):
+            tools.insert(min(pos, len(tools)), _builtin(builtin))
+        body["tools"] = tools
     if req.tool_choice is not None:
         body["tool_choice"] = _encode_tool_choice(req.tool_choice, req.tools, same)
     if req.parallel_tool_calls is not None and (same or req.tools):

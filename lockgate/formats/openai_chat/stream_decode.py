@@ -99,10 +99,8 @@ class ChatStreamDecoder:
             self._close_text(out)
         if self._open is None:
             self._end_calls(out)  # text after calls: the calls are done
-            part: ir.Text | ir.Reasoning | ir.Refusal = (
-                ir.Text("") if kind == "text" else ir.Refusal("") if kind == "refusal" else ir.Reasoning(source=NAME))
-            self._open = (kind, self._index, part)
-            out.append(ir.StreamPartStart(self._index, part))
+            self._open = (kind, self._index, _empty(kind))
+            out.append(ir.StreamPartStart(self._index, _empty(kind)))  # its own object: the open one grows
             self._index += 1
         _, index, part = self._open
         part.text += piece
@@ -183,6 +181,10 @@ class ChatStreamDecoder:
             return out  # no finish: the caller treats the stream as cut off
         out.append(ir.StreamFinish(self._finish, usage=self._usage))
         return out
+
+
+def _empty(kind: str) -> ir.Text | ir.Reasoning | ir.Refusal:
+    return ir.Text("") if kind == "text" else ir.Refusal("") if kind == "refusal" else ir.Reasoning(source=NAME)
 
 
 def _error(err: Json) -> ir.StreamError:
