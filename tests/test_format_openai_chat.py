@@ -553,3 +553,40 @@ def test_untranslatable_inputs_raise() -> None:
     with pytest.raises(TranslationError):
         FORMAT.encode_request(ir.Request("m", [ir.Message("user", [ir.Text("x")])], builtin_tools=[
             ir.BuiltinTool("web_search", {"type": "web_search"}, "openai_responses")]))
+
+
+# -- against the strict chat-only fake host -------------------------------------------------------------
+
+@pytest.mark.parametrize("model", ["fake-chat", "fake-args-at-end", "fake-reasoning"])
+def test_translated_turns_against_strict_host(model: str) -> None:
+    import httpx
+
+    from tests.fakes.chat_upstream import PATCH, FakeChatHost
+
+    tools = [ir.Tool("apply_patch", None, {"type": "object", "properties": {"input": {"type": "string"}}})]
+    req = ir.Request(model, [ir.Message("developer", [ir.Text("Patch things.")]),
+                             ir.Message("user", [ir.Text("add hello.txt")])],
+                     tools=tools, stream=True, source="openai_responses")
+    with FakeChatHost() as host:
+        def post(body: dict[str, Any]) -> httpx.Response:
+            return httpx.post(host.url + "/chat/completions", json=body,
+                              headers={"authorization": f"Bearer {host.api_key}"})
+
+        r = post(FORMAT.encode_request(req))
+        assert r.status_code == 200, r.text
+        events = decode_stream(r.content)
+        calls = [e.part for e in events if isinstance(e, ir.StreamPartEnd) and isinstance(e.part, ir.ToolCall)]
+        assert len(calls) == 1 and orjson.loads(calls[0].arguments) == {"input": PATCH}
+        finish = events[-1]
+        assert isinstance(finish, ir.StreamFinish) and finish.finish_reason == "tool_calls"
+        assert finish.usage is not None and finish.usage.input_tokens > 0
+        # next turn, Responses-style: the call, a message in between, then the output
+        req.messages += [ir.Message("assistant", [calls[0]]), ir.Message("user", [ir.Text("status?")]),
+                         ir.Message("tool", [ir.ToolResult(calls[0].call_id, [ir.Text("Done!")])])]
+        req.stream, req.tool_choice = False, ir.ToolChoice("none")
+        r = post(FORMAT.encode_request(req))
+        assert r.status_code == 200, r.text
+        resp = FORMAT.decode_response(r.json())
+    assert resp.finish_reason == "stop"
+    texts = [p for p in resp.content if isinstance(p, ir.Text)]
+    assert texts == [ir.Text("Hello from the chat fake: status?")]  # the user message now comes after the result
