@@ -81,9 +81,8 @@ def validate(body: Any, strict_signatures: bool, budget_model: bool, known_signa
     for key in body:
         if key not in _TOP:
             return _unknown(key, "")
-    for check in (_contents, _pairing):
-        if (err := check(body.get("contents"))) is not None:
-            return err
+    if (err := _contents(body.get("contents"))) is not None or (err := _pairing(body["contents"])) is not None:
+        return err
     checks: list[str | None] = [
         _signatures(body["contents"], strict_signatures, known_signature),
         _system(body.get("systemInstruction")),
