@@ -146,6 +146,7 @@ USER = {"role": "user", "parts": [{"text": "q"}]}
 @pytest.mark.parametrize(("body", "message"), [
     ({"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]}, "valid role"),
     ({"contents": [{"role": "user", "parts": []}]}, "must not be empty"),
+    ({"contents": [{"role": "user", "parts": [{"text": ""}]}]}, "empty text parameter"),
     ({"contents": [USER, response_turn()]}, "function response turn comes immediately after a function call"),
     ({"contents": [USER, call_turn(), {"role": "user", "parts": [
         response_turn()["parts"][0], response_turn()["parts"][0]]}]}, "number of function response parts"),

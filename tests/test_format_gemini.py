@@ -395,6 +395,15 @@ def test_foreign_history_gets_the_placeholder_only_in_the_current_turn() -> None
     assert signed == [("o1", None), ("n1", SKIP_SIGNATURE), ("n2", None), ("n3", SIG_A)]
 
 
+def test_empty_text_is_left_out_unless_signed() -> None:
+    contents = contents_of(
+        ir.Message("user", [ir.Text(""), ir.Text("q")]), ir.Message("assistant", [ir.Text("")]),
+        ir.Message("user", [ir.Text("")]),
+        ir.Message("assistant", [ir.Text("a"), ir.Text("", extra={"thoughtSignature": SIG_A})]))
+    assert contents == [{"role": "user", "parts": [{"text": "q"}]},
+                        {"role": "model", "parts": [{"text": "a"}, {"text": "", "thoughtSignature": SIG_A}]}]
+
+
 def test_foreign_reasoning_is_dropped() -> None:
     contents = contents_of(user("q"), ir.Message("assistant", [
         ir.Reasoning(text="hidden", signature="x", source="anthropic_messages"),

@@ -122,6 +122,9 @@ def _part(p: Any, where: str) -> str | None:
     kind = data[0]
     if kind == "text" and not isinstance(p["text"], str):
         return f"Invalid value at '{where}.text': expected a string"
+    if kind == "text" and not p["text"] and "thoughtSignature" not in p:
+        return ("Unable to submit request because it has an empty text parameter. Add a value to the parameter "
+                "and try again.")
     if kind == "inlineData" and not (isinstance(p["inlineData"], dict) and p["inlineData"].get("mimeType")
                                      and isinstance(p["inlineData"].get("data"), str)):
         return f"* GenerateContentRequest.{where}.inline_data: mime_type and data are required"

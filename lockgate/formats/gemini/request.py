@@ -3,7 +3,8 @@
 What Gemini demands of `contents`, and how the encoder meets it:
 - roles are only "user" and "model": assistant → model; user and tool → user;
   system/developer messages anywhere go to `systemInstruction` (Gemini has one);
-- turns alternate: consecutive same-role messages are merged into one content;
+- turns alternate: consecutive same-role messages are merged into one content; empty text
+  parts (which Gemini refuses) are left out unless they carry a thought signature;
 - a `functionResponse` needs the function name: `ToolResult.name`, else the name of the
   call with the same `call_id` earlier in the conversation; the responses of one model turn
   are ordered like its calls;
@@ -77,13 +78,15 @@ def _model_parts(msg: ir.Message) -> list[Json]:
             part: Json = {"text": p.text}
             if isinstance(p.extra.get(SIGNATURE), str):
                 part[SIGNATURE] = p.extra[SIGNATURE]
+            elif not p.text:
+                continue  # Gemini refuses empty text unless it carries a signature
             out.append(part)
         elif isinstance(p, ir.Refusal):
             out.append({"text": p.text})
         elif isinstance(p, ir.ToolCall):
             out.append(function_call_part(p))
         elif isinstance(p, ir.Reasoning):
-            if p.source == FORMAT_NAME:  # foreign reasoning cannot go to Gemini
+            if p.source == FORMAT_NAME and (p.text or p.signature):  # foreign reasoning cannot go to Gemini
                 thought: Json = {"text": p.text, "thought": True}
                 if p.signature:
                     thought[SIGNATURE] = p.signature
@@ -102,7 +105,8 @@ def _user_parts(msg: ir.Message, names: dict[str, str]) -> list[Json]:
     media: list[Json] = []  # images/files of tool results, after the function responses
     for p in msg.parts:
         if isinstance(p, ir.Text):
-            out.append({"text": p.text})
+            if p.text:
+                out.append({"text": p.text})
         elif isinstance(p, ir.Image):
             out.append(image_part(p))
         elif isinstance(p, ir.File):
