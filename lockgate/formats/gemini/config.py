@@ -10,6 +10,10 @@ Thinking: Gemini 2.x models take a token budget (`thinkingBudget`); Gemini 3 and
 gets a budget, any other name a level; an explicit IR budget is converted to a level for
 the newer models. `includeThoughts` is set when the client asked for visible reasoning
 (a budget, i.e. Anthropic thinking, or a Responses reasoning summary).
+
+Gemini has no switch for parallel calls and no request metadata/user: those IR fields are
+not sent. Built-in tools: a web search becomes `googleSearch`; any other is refused (the
+gateway's prepare step drops what the target lacks before this).
 """
 
 from __future__ import annotations

@@ -52,8 +52,8 @@ def encode_request(req: ir.Request) -> Json:
     _order_responses(contents)
     _sign_current_turn(contents)
     body: Json = {"contents": contents}
-    if system:
-        body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
+    if any(system):
+        body["systemInstruction"] = {"parts": [{"text": t} for t in system if t]}
     body.update(config.encode_tools(req))
     gen = config.generation_config(req)
     if gen:
