@@ -51,6 +51,7 @@ class Image:
     media_type: str | None = None
     detail: str | None = None  # OpenAI's low/high/auto
     cache_control: Json | None = None
+    extra: Json = field(default_factory=dict)  # e.g. an Anthropic `file` source
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class File:
     media_type: str | None = None
     filename: str | None = None
     cache_control: Json | None = None
+    extra: Json = field(default_factory=dict)  # e.g. Anthropic document citations/context, a `content` source
 
 
 @dataclass(slots=True)
