@@ -101,6 +101,10 @@ class UpstreamSettings(_Section):
     pool_size: int = Field(512, gt=0)
 
 
+_TYPE_APIS = {"openai": ("responses", "chat", "embeddings"), "azure": ("responses", "chat", "embeddings"),
+              "anthropic": ("messages",), "gemini": ("gemini",), "bedrock": ("converse",)}
+
+
 class ProviderSettings(_Section):
     preset: str = ""  # a name from providers/presets.py: fills type, base_url, apis, models, api_key_env
     type: Literal["openai", "anthropic", "gemini", "azure", "bedrock"] = "openai"
@@ -118,6 +122,9 @@ class ProviderSettings(_Section):
     @model_validator(mode="before")
     @classmethod
     def _from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("preset") and "apis" not in data:
+            # Without `apis`, a provider speaks what its type speaks.
+            return {**data, "apis": list(_TYPE_APIS.get(str(data.get("type", "openai")), ()))}
         if not isinstance(data, dict) or not data.get("preset"):
             return data
         preset = PRESETS_BY_NAME.get(str(data["preset"]))

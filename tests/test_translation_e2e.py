@@ -175,3 +175,75 @@ def test_chat_image(gw: GatewayProcess, provider: str) -> None:
     done = _openai(gw).chat.completions.create(model=MODELS[provider],
                                                messages=[{"role": "user", "content": content}])
     assert done.choices[0].message.content
+
+
+# -- Anthropic Messages in -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_messages_text_and_stream(gw: GatewayProcess, provider: str) -> None:
+    client = _anthropic(gw)
+    raw = client.messages.with_raw_response.create(model=MODELS[provider], max_tokens=256, system="Be brief.",
+                                                   messages=[{"role": "user", "content": "Say hello"}])
+    msg = raw.parse()
+    assert msg.type == "message" and msg.role == "assistant" and msg.stop_reason == "end_turn"
+    assert msg.content[0].type == "text" and msg.content[0].text.strip()
+    assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
+    row = gw.row(raw.headers["lockgate-request-id"])
+    assert row["api"] == "messages" and row["status"] == 200 and bool(row["translated"]) is (provider != "anthropic")
+    with client.messages.stream(model=MODELS[provider], max_tokens=256,
+                                messages=[{"role": "user", "content": "Say hello"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text.strip() and final.content[0].type == "text" and final.content[0].text == text
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_messages_tool_round_trip(gw: GatewayProcess, provider: str, stream: bool) -> None:
+    client = _anthropic(gw)
+    tools: list[Any] = [{"name": "get_weather", "description": "Weather.", "input_schema": WEATHER}]
+    messages: list[Any] = [{"role": "user", "content": "call tool get_weather for Paris"}]
+    if stream:
+        with client.messages.stream(model=MODELS[provider], max_tokens=256, tools=tools, messages=messages) as s:
+            msg = s.get_final_message()
+    else:
+        msg = client.messages.create(model=MODELS[provider], max_tokens=256, tools=tools, messages=messages)
+    assert msg.stop_reason == "tool_use"
+    uses = [b for b in msg.content if b.type == "tool_use"]
+    assert len(uses) == 1 and uses[0].name == "get_weather" and isinstance(uses[0].input, dict)
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in msg.content]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id,
+                                               "content": "sunny, 21 C"}]}]
+    final = client.messages.create(model=MODELS[provider], max_tokens=256, tools=tools, messages=messages)
+    assert final.stop_reason == "end_turn" and final.content[0].type == "text"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_messages_image(gw: GatewayProcess, provider: str) -> None:
+    msg = _anthropic(gw).messages.create(model=MODELS[provider], max_tokens=128, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}},
+        {"type": "text", "text": "What is in this image?"}]}])
+    assert msg.content[0].type == "text" and msg.content[0].text
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_count_tokens_native_or_estimated(gw: GatewayProcess, provider: str) -> None:
+    raw = _anthropic(gw).messages.with_raw_response.count_tokens(
+        model=MODELS[provider], messages=[{"role": "user", "content": "How many tokens is this? " * 20}])
+    count = raw.parse()
+    assert count.input_tokens > 50
+    assert (raw.headers.get("lockgate-token-count") == "estimated") is (provider != "anthropic")
+
+
+def test_messages_errors_are_anthropic_shaped(gw: GatewayProcess) -> None:
+    client = _anthropic(gw)
+    with pytest.raises(anthropic.NotFoundError) as nf:
+        client.messages.create(model="mystery-model", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert nf.value.body == {"type": "error", "error": {"type": "not_found_error", "message": nf.value.message
+                                                        .split(" - ", 1)[-1].split("'message': '")[-1].rstrip("'}}")}} \
+        or (isinstance(nf.value.body, dict) and nf.value.body["error"]["type"] == "not_found_error")
+    with pytest.raises(anthropic.AuthenticationError) as auth:
+        anthropic.Anthropic(base_url=gw.root, api_key="lg-wrong", max_retries=0).messages.create(
+            model=MODELS["anthropic"], max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert isinstance(auth.value.body, dict) and auth.value.body["error"]["type"] == "authentication_error"
