@@ -75,9 +75,10 @@ class ToolCall:
     namespace: str | None = None  # Responses `namespace` tools: the namespace the function sits in
     item_id: str | None = None  # the item id the producing API gave it (fc_…, ctc_…, toolu_… is call_id)
     extra: Json = field(default_factory=dict)  # e.g. Gemini thoughtSignature, item status
-    # The format `extra` came from when it is not the request's/response's own: set when a
-    # foreign call's extra was restored from a Responses envelope (Gemini's thoughtSignature
-    # carried through Codex), so that only that format re-emits it.
+    # The format whose fields `extra` holds; None means the request's/response's own format.
+    # The Responses decoders set it, and a foreign call's extra restored from a Responses
+    # envelope (Gemini's thoughtSignature carried through Codex) keeps its original format,
+    # so that only that format re-emits it.
     extra_source: str | None = None
 
 
