@@ -88,11 +88,20 @@ class ResponsesStreamDecoder:
             call = decode_call({**item, "arguments": "", "input": ""}, "item")
             self._parts[(oi, -1)] = _Open(self._new(), "call")
             return [ir.StreamPartStart(self._parts[(oi, -1)].index, call)]
-        if kind == "reasoning":
-            self._parts[(oi, -1)] = _Open(self._new(), "reasoning", extra={"summaries": 0})
-            start = ir.Reasoning(source=NAME, item_id=item.get("id"))
-            return [ir.StreamPartStart(self._parts[(oi, -1)].index, start)]
         return []
+
+    def _reasoning_part(self, obj: Json) -> tuple[_Open | None, list[ir.StreamEvent]]:
+        """The reasoning part of an item, started at its first delta: a reasoning item that
+        turns out to be an envelope for a call's extra is no part at all."""
+        oi = int(obj.get("output_index", 0))
+        item = self._items.get(oi)
+        if item is None or item.get("type") != "reasoning":
+            return None, []
+        p = self._parts.get((oi, -1))
+        if p is not None:
+            return p, []
+        p = self._parts[(oi, -1)] = _Open(self._new(), "reasoning", extra={"summaries": 0})
+        return p, [ir.StreamPartStart(p.index, ir.Reasoning(source=NAME, item_id=item.get("id")))]
 
     def _text_extra(self, oi: int) -> Json:
         """The first text of a message carries the message's own fields (id, phase)."""
@@ -170,19 +179,21 @@ class ResponsesStreamDecoder:
         return self._catch_up(p, p.final, "arguments")
 
     def _summary_part(self, obj: Json) -> list[ir.StreamEvent]:
-        p = self._parts.get((int(obj.get("output_index", 0)), -1))
-        if p is None or p.kind != "reasoning":
+        p, out = self._reasoning_part(obj)
+        if p is None:
             return []
         p.extra["summaries"] += 1
-        # a paragraph break between summary parts, for consumers that only read the text
-        return [ir.StreamPartDelta(p.index, "\n\n", "summary")] if p.extra["summaries"] > 1 else []
+        if p.extra["summaries"] > 1:  # a paragraph break, for consumers that only read the text
+            out.append(ir.StreamPartDelta(p.index, "\n\n", "summary"))
+        return out
 
     def _reasoning_delta(self, obj: Json) -> list[ir.StreamEvent]:
-        p = self._parts.get((int(obj.get("output_index", 0)), -1))
-        if p is None or p.kind != "reasoning":
+        p, out = self._reasoning_part(obj)
+        if p is None:
             return []
         summary = obj.get("type") == "response.reasoning_summary_text.delta"
-        return [ir.StreamPartDelta(p.index, str(obj.get("delta", "")), "summary" if summary else "reasoning")]
+        out.append(ir.StreamPartDelta(p.index, str(obj.get("delta", "")), "summary" if summary else "reasoning"))
+        return out
 
     def _item_done(self, obj: Json) -> list[ir.StreamEvent]:
         item, oi = obj.get("item") or {}, int(obj.get("output_index", 0))
