@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
-    "BuiltinTool", "File", "FinishReason", "Image", "Message", "Part", "Reasoning", "Refusal", "Request",
+    "BuiltinTool", "File", "FinishReason", "Image", "Message", "Opaque", "Part", "Reasoning", "Refusal", "Request",
     "Response", "ResponseFormat", "Role", "StreamError", "StreamEvent", "StreamFinish", "StreamPartDelta",
     "StreamPartEnd", "StreamPartStart", "StreamStart", "Text", "Tool", "ToolCall", "ToolChoice", "ToolResult",
     "Usage",
@@ -51,6 +51,7 @@ class Image:
     media_type: str | None = None
     detail: str | None = None  # OpenAI's low/high/auto
     cache_control: Json | None = None
+    file_id: str | None = None  # an uploaded file (OpenAI Responses input_image.file_id)
     extra: Json = field(default_factory=dict)  # e.g. an Anthropic `file` source
 
 
@@ -76,6 +77,11 @@ class ToolCall:
     namespace: str | None = None  # Responses `namespace` tools: the namespace the function sits in
     item_id: str | None = None  # the item id the producing API gave it (fc_…, ctc_…, toolu_… is call_id)
     extra: Json = field(default_factory=dict)  # e.g. Gemini thoughtSignature, item status
+    # The format whose fields `extra` holds; None means the request's/response's own format.
+    # The Responses decoders set it, and a foreign call's extra restored from a Responses
+    # envelope (Gemini's thoughtSignature carried through Codex) keeps its original format,
+    # so that only that format re-emits it.
+    extra_source: str | None = None
 
 
 @dataclass(slots=True)
@@ -110,7 +116,17 @@ class Refusal:
     text: str
 
 
-Part = Text | Image | File | ToolCall | ToolResult | Reasoning | Refusal
+@dataclass(slots=True)
+class Opaque:
+    """An item of one format that the IR does not model (Responses `compaction`,
+    `item_reference`, `web_search_call`, `additional_tools`…), kept as its wire object so
+    the format in `source` re-emits it unchanged. Translation to any other format drops it."""
+
+    raw: Json
+    source: str
+
+
+Part = Text | Image | File | ToolCall | ToolResult | Reasoning | Refusal | Opaque
 
 
 @dataclass(slots=True)
@@ -236,7 +252,7 @@ class StreamStart:
 @dataclass(slots=True)
 class StreamPartStart:
     index: int
-    part: Text | ToolCall | Reasoning | Refusal  # empty text/arguments; ids and names set
+    part: Text | ToolCall | Reasoning | Refusal | Opaque  # empty text/arguments; ids and names set
 
 
 @dataclass(slots=True)
