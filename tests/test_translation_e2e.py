@@ -247,3 +247,87 @@ def test_messages_errors_are_anthropic_shaped(gw: GatewayProcess) -> None:
         anthropic.Anthropic(base_url=gw.root, api_key="lg-wrong", max_retries=0).messages.create(
             model=MODELS["anthropic"], max_tokens=10, messages=[{"role": "user", "content": "x"}])
     assert isinstance(auth.value.body, dict) and auth.value.body["error"]["type"] == "authentication_error"
+
+
+# -- OpenAI Responses in (what Codex speaks) ---------------------------------------------------------
+
+PATCH_TOOL: dict[str, Any] = {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch.",
+                              "format": {"type": "grammar", "syntax": "lark",
+                                         "definition": 'start: "*** Begin Patch" LF hunk+ "*** End Patch"'}}
+CODEX_BUILTINS: list[Any] = [{"type": "web_search", "external_web_access": True},
+                             {"type": "tool_search", "execution": "client", "description": "Find tools.",
+                              "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_responses_text_and_stream(gw: GatewayProcess, provider: str) -> None:
+    client = _openai(gw)
+    raw = client.responses.with_raw_response.create(model=MODELS[provider], instructions="Be brief.",
+                                                    input="Say hello")
+    resp = raw.parse()
+    assert resp.status == "completed" and resp.output_text.strip()
+    assert resp.usage is not None and resp.usage.input_tokens > 0 and resp.usage.output_tokens > 0
+    row = gw.row(raw.headers["lockgate-request-id"])
+    assert row["api"] == "responses" and bool(row["translated"]) is (provider != "openai")
+    events = list(client.responses.create(model=MODELS[provider], input="Say hello", stream=True))
+    types = [e.type for e in events]
+    assert types[0] == "response.created" and types[-1] == "response.completed"
+    assert "response.output_text.delta" in types
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.output_text.strip() and final.usage is not None and final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_responses_custom_tool_round_trip(gw: GatewayProcess, provider: str, stream: bool) -> None:
+    """Codex's apply_patch: a freeform tool must come back as custom_tool_call with the raw patch (#2, #3, #14),
+    with Codex's built-in tools offered alongside (left out for providers that lack them, never failing the turn)."""
+    client = _openai(gw)
+    tools: list[Any] = [PATCH_TOOL, *CODEX_BUILTINS]
+    user = {"role": "user", "content": "apply patch: add hello.txt"}
+    if stream:
+        events = list(client.responses.create(model=MODELS[provider], input=[user], tools=tools, stream=True))
+        assert events[-1].type == "response.completed"
+        resp = events[-1].response  # type: ignore[union-attr]
+        if provider != "openai":
+            assert any(e.type == "response.custom_tool_call_input.delta" for e in events)
+    else:
+        raw = client.responses.with_raw_response.create(model=MODELS[provider], input=[user], tools=tools)
+        resp = raw.parse()
+        if provider != "openai":
+            assert raw.headers["lockgate-dropped-tools"] == "web_search,tool_search"
+            row = gw.row(raw.headers["lockgate-request-id"])
+            assert orjson.loads(row["dropped_tools"]) == ["web_search", "tool_search"]
+    calls = [o for o in resp.output if o.type == "custom_tool_call"]
+    assert len(calls) == 1 and calls[0].name == "apply_patch"
+    assert calls[0].input.startswith("*** Begin Patch") and not calls[0].input.startswith("{")
+    follow = [user, calls[0].model_dump(exclude_none=True),
+              {"type": "custom_tool_call_output", "call_id": calls[0].call_id, "output": "Success. Updated hello.txt"}]
+    final = client.responses.create(model=MODELS[provider], input=follow, tools=tools)
+    assert final.status == "completed" and final.output_text
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_responses_function_tool_round_trip(gw: GatewayProcess, provider: str) -> None:
+    client = _openai(gw)
+    tools: list[Any] = [{"type": "function", "name": "get_weather", "description": "Weather.",
+                         "parameters": WEATHER, "strict": False}]
+    user = {"role": "user", "content": "call tool get_weather for Paris"}
+    resp = client.responses.create(model=MODELS[provider], input=[user], tools=tools)
+    calls = [o for o in resp.output if o.type == "function_call"]
+    assert len(calls) == 1 and calls[0].name == "get_weather"
+    assert isinstance(orjson.loads(calls[0].arguments), dict)
+    history = [user, *[o.model_dump(exclude_none=True) for o in resp.output],
+               {"type": "function_call_output", "call_id": calls[0].call_id, "output": "sunny"}]
+    final = client.responses.create(model=MODELS[provider], input=history, tools=tools)
+    assert final.status == "completed" and final.output_text
+
+
+def test_strict_translation_refuses_builtins_by_name(gateway_factory: Callable[..., GatewayProcess],
+                                                      gw: GatewayProcess, fakes: dict[str, Any]) -> None:
+    config = gw.config_path.read_text() + "\n[translation]\nstrict = true\n"
+    env = {k: v for k, v in gw.env.items() if k.startswith(("FAKE_", "AWS_"))}
+    strict = gateway_factory(config=config, env=env)
+    with pytest.raises(openai.BadRequestError) as exc:
+        _openai(strict).responses.create(model=MODELS["anthropic"], input="hi", tools=[*CODEX_BUILTINS])
+    assert "web_search" in str(exc.value) and "tool_search" in str(exc.value)

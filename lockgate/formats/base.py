@@ -55,7 +55,8 @@ class ClientFormat(Protocol):
     def encode_response(self, resp: ir.Response, req: ir.Request) -> Json:
         ...
 
-    def stream_encoder(self, req: ir.Request) -> StreamEncoder:
+    def stream_encoder(self, req: ir.Request, provider: str | None = None) -> StreamEncoder:
+        """`provider`: the format the IR events are decoded from (where opaque extras belong)."""
         ...
 
 

@@ -9,7 +9,11 @@ Runs between decode and encode on every translated request (never on passthrough
   strict mode, refused with a 400 that names them: Codex offers several on every request
   and an agent's turn must not fail over a tool the model would rarely call;
 - reasoning made by another format is removed: its opaque parts (encrypted content,
-  signatures) would be rejected by any other provider (peers.md §3.3 #17, #22).
+  signatures) would be rejected by any other provider (peers.md §3.3 #17, #22);
+- format-specific leftovers are removed when the target is another format: `extra` fields
+  (a request's unknown top-level fields, a Gemini thought signature on a call...) unless
+  they came from the target format, and `Opaque` items (Responses `compaction`,
+  `item_reference`...) that only their own format can read.
 """
 
 from __future__ import annotations
@@ -76,14 +80,20 @@ def fit_request(req: ir.Request, target: str, *, strict: bool = False) -> Fitted
             f"The provider's API cannot run the built-in tool(s) {', '.join(fitted.dropped)}; remove them or turn "
             "off translation.strict to have lockgate leave them out.", param="tools")
 
-    messages = [_fit_message(m, target, custom_native, wire) for m in req.messages]
+    foreign = req.source != target
+    messages = [_fit_message(m, target, custom_native, wire, req.source) for m in req.messages]
     messages = [m for m in messages if m.parts]
     choice = req.tool_choice
     if choice is not None and choice.mode == "tool" and choice.name is not None:
         name = wire.get((None, choice.name), choice.name)
         if name != choice.name:
             choice = replace(choice, name=name)
-    fitted.request = replace(req, tools=tools, builtin_tools=builtins, messages=messages, tool_choice=choice)
+    if foreign:
+        tools = [replace(t, extra={}) if t.extra else t for t in tools]
+        if choice is not None and choice.extra:
+            choice = replace(choice, extra={})
+    fitted.request = replace(req, tools=tools, builtin_tools=builtins, messages=messages, tool_choice=choice,
+                             extra={} if foreign else req.extra)
     return fitted
 
 
@@ -102,13 +112,18 @@ def _fit_tool(tool: ir.Tool, namespace: str | None, custom_native: bool, fitted:
 
 
 def _fit_message(msg: ir.Message, target: str, custom_native: bool,
-                 wire: dict[tuple[str | None, str], str]) -> ir.Message:
+                 wire: dict[tuple[str | None, str], str], source: str) -> ir.Message:
     parts: list[ir.Part] = []
     for part in msg.parts:
-        if isinstance(part, ir.Reasoning):
+        if isinstance(part, ir.Reasoning | ir.Opaque):
             if part.source == target:
                 parts.append(part)
-        elif isinstance(part, ir.ToolCall):
+            continue
+        if isinstance(part, ir.ToolCall) and part.extra and (part.extra_source or source) != target:
+            part = replace(part, extra={}, extra_source=None)
+        elif isinstance(part, ir.Text | ir.Image | ir.File | ir.ToolResult) and part.extra and source != target:
+            part = replace(part, extra={})
+        if isinstance(part, ir.ToolCall):
             name = wire.get((part.namespace, part.name), part.name)
             if part.namespace and (part.namespace, part.name) not in wire:
                 name = _wire_name(part.namespace, part.name)
@@ -123,7 +138,8 @@ def _fit_message(msg: ir.Message, target: str, custom_native: bool,
             parts.append(replace(part, kind="function"))
         else:
             parts.append(part)
-    return replace(msg, parts=parts) if parts != msg.parts else msg
+    extra = msg.extra if source == target else {}
+    return replace(msg, parts=parts, extra=extra) if parts != msg.parts or extra is not msg.extra else msg
 
 
 def _namespace_tools(raw: dict[str, Any]) -> Iterator[ir.Tool]:

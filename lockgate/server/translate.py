@@ -133,7 +133,7 @@ class Translator:
         prov_fmt = provider_format(target)
         make_reader: Callable[[], _FrameReader] = getattr(prov_fmt, "stream_reader", SseReader)
         reader, decoder = make_reader(), prov_fmt.stream_decoder()
-        encoder = client_format(inbound).stream_encoder(req)
+        encoder = client_format(inbound).stream_encoder(req, provider=prov_fmt.name)
         restore = StreamRestorer(fitted)
         log = _BodyLog(self._ctx.settings.log.max_body_bytes)
         rec.status, rec.content_type = 200, "text/event-stream"

@@ -310,6 +310,8 @@ def _result_text(r: dict[str, Any]) -> str:
 def _sample(schema: dict[str, Any]) -> dict[str, Any]:
     samples = {"string": "fake", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
     props = schema.get("properties") or {}
+    if list(props) == ["input"]:  # a freeform tool sent as a function: write a patch
+        return {"input": "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n"}
     return {name: samples.get(str(props.get(name, {}).get("type"))) for name in schema.get("required", [])}
 
 

@@ -285,11 +285,16 @@ class FakeGemini:
         return chunks
 
 
+PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n"
+
+
 def _args(schema: Any) -> Json:
     """Deterministic arguments for a declared schema: every property gets a plain value."""
     if not isinstance(schema, dict):
         return {}
     values = {"string": "test", "integer": 1, "number": 1.5, "boolean": True, "array": [], "object": {}}
+    if list(schema.get("properties") or {}) == ["input"]:  # a freeform tool sent as a function: write a patch
+        return {"input": PATCH}
     out: Json = {}
     for name, prop in (schema.get("properties") or {}).items():
         t = prop.get("type") if isinstance(prop, dict) else None

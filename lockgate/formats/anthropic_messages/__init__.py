@@ -32,7 +32,7 @@ class AnthropicMessages:
     def stream_decoder(self) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder()
 
-    def stream_encoder(self, req: ir.Request) -> AnthropicStreamEncoder:
+    def stream_encoder(self, req: ir.Request, provider: str | None = None) -> AnthropicStreamEncoder:
         return AnthropicStreamEncoder(req)
 
 

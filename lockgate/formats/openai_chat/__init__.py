@@ -32,7 +32,7 @@ class OpenAIChatFormat:
     def encode_response(self, resp: ir.Response, req: ir.Request) -> Json:
         return encode_response(resp, req)
 
-    def stream_encoder(self, req: ir.Request) -> ChatStreamEncoder:
+    def stream_encoder(self, req: ir.Request, provider: str | None = None) -> ChatStreamEncoder:
         return ChatStreamEncoder(req)
 
     # provider half
