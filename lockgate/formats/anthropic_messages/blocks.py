@@ -159,9 +159,12 @@ def decode_block(block: Any, where: str) -> ir.Part | None:
     if kind in ("thinking", "redacted_thinking"):
         return _decode_reasoning(block, where)
     if kind == "tool_use":
-        args = block.get("input", {})
-        return ir.ToolCall(call_id=_str(block, "id", where), name=_str(block, "name", where),
-                           arguments=orjson.dumps(args).decode(), extra=_rest(block, ("type", "id", "name", "input")))
+        try:
+            args = orjson.dumps(block.get("input", {})).decode()
+        except TypeError as e:
+            raise InvalidRequest(f"{where}.input: not JSON ({e})", param=f"{where}.input") from None
+        return ir.ToolCall(call_id=_str(block, "id", where), name=_str(block, "name", where), arguments=args,
+                           extra=_rest(block, ("type", "id", "name", "input")))
     if kind == "tool_result":
         return _decode_tool_result(block, where)
     return None
