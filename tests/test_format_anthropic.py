@@ -19,7 +19,7 @@ from lockgate import ir
 from lockgate.errors import InvalidRequest, TranslationError
 from lockgate.formats.anthropic_messages import DEFAULT_MAX_TOKENS, FORMAT
 from lockgate.formats.sse import SseReader
-from tests.fakes.anthropic_upstream import Invalid, validate
+from tests.fakes.anthropic_upstream import FakeAnthropic, Invalid, validate
 
 GOLDEN = Path(__file__).parent / "golden" / "anthropic_messages"
 PARAMS = TypeAdapter(MessageCreateParamsNonStreaming)
@@ -490,3 +490,37 @@ def test_anthropic_request_survives_decode_encode(body: dict[str, Any]) -> None:
         assert out == body
     else:
         assert _cache_blocks(out) == 4
+
+
+# -- provider half against the fake upstream ------------------------------------------------------
+
+def test_provider_half_against_the_fake_upstream() -> None:
+    """Foreign IR → encode → the fake API → decode (plain and streamed), then the thinking
+    block goes back byte for byte and the API accepts its signature (#22)."""
+    tools = [ir.Tool("get_weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})]
+    req = ir.Request(model="claude-x", source="openai_chat", tools=tools, thinking_budget=1024,
+                     messages=[ir.Message("system", [ir.Text("Be brief.")]), ir.Message("user", [ir.Text("Paris?")])])
+    with FakeAnthropic() as fake:
+        headers = {"x-api-key": fake.api_key, "anthropic-version": "2023-06-01"}
+        url = f"{fake.url}/v1/messages"
+        first = FORMAT.decode_response(httpx2.post(url, headers=headers, json=FORMAT.encode_request(req)).json())
+        thinking, call = first.content
+        assert isinstance(thinking, ir.Reasoning) and isinstance(call, ir.ToolCall)
+        assert first.finish_reason == "tool_calls" and orjson.loads(call.arguments) == {"city": "fake"}
+
+        req.stream = True
+        raw = httpx2.post(url, headers=headers, json=FORMAT.encode_request(req)).content
+        events = decode_stream(raw)
+        assert [e.part for e in events if isinstance(e, ir.StreamPartEnd)] == first.content
+        assert isinstance(events[-1], ir.StreamFinish) and events[-1].finish_reason == "tool_calls"
+
+        req.stream = False
+        req.messages += [ir.Message("assistant", first.content),
+                         ir.Message("tool", [ir.ToolResult(call.call_id, "sunny")])]
+        r = httpx2.post(url, headers=headers, json=FORMAT.encode_request(req))
+        assert r.status_code == 200, r.text
+        final = FORMAT.decode_response(r.json())
+        assert final.content[-1] == ir.Text(f"Tool results: {call.call_id}=sunny")
+        thinking.text += "."  # re-serialised or edited reasoning is what the API rejects
+        r = httpx2.post(url, headers=headers, json=FORMAT.encode_request(req))
+        assert r.status_code == 400 and "Invalid `signature` in `thinking` block" in r.text
