@@ -524,3 +524,19 @@ def test_provider_half_against_the_fake_upstream() -> None:
         thinking.text += "."  # re-serialised or edited reasoning is what the API rejects
         r = httpx2.post(url, headers=headers, json=FORMAT.encode_request(req))
         assert r.status_code == 400 and "Invalid `signature` in `thinking` block" in r.text
+
+
+def test_foreign_part_fields_never_reach_anthropic() -> None:
+    """Fields other formats keep in `extra` (annotations, item status, thoughtSignature)
+    would be rejected by the API as unknown: only Anthropic's own go out."""
+    req = _foreign([
+        ir.Message("user", [ir.Text("hi", extra={"annotations": []}), ir.Image(url="https://x.test/a.png",
+                                                                               extra={"detail": "low"})]),
+        ir.Message("assistant", [ir.ToolCall("call_1", "f", "{}", extra={"status": "completed",
+                                                                         "thoughtSignature": "abc"})]),
+        ir.Message("tool", [ir.ToolResult("call_1", "ok", extra={"output_type": "function_call_output"})])])
+    body = FORMAT.encode_request(req)
+    api_accepts(body)
+    assert body["messages"][0]["content"][0] == {"type": "text", "text": "hi"}
+    assert body["messages"][1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
+    assert body["messages"][2]["content"][0] == {"type": "tool_result", "tool_use_id": "call_1", "content": "ok"}

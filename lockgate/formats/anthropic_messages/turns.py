@@ -135,7 +135,7 @@ def _encode_result(r: ir.ToolResult) -> Json:
         out["content"] = B.insert_unknown([_encode_part(p, "user") or {} for p in r.content], unknown)
     if r.is_error:
         out["is_error"] = True
-    out.update(extra)
+    out.update({k: v for k, v in extra.items() if k in B.RESULT_KEYS})
     if r.cache_control is not None:
         out["cache_control"] = r.cache_control
     return out
