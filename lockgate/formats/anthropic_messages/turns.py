@@ -164,14 +164,12 @@ def _encode_part(part: ir.Part, role: str) -> Json | None:
         if role != "assistant":
             raise TranslationError("a tool call in a user message")
         return B.encode_tool_use(part)
-    if role == "assistant":
-        raise TranslationError(f"an assistant message with a {type(part).__name__} part (Anthropic allows "
-                               "only text, tool_use and thinking there)")
-    if isinstance(part, ir.Image):
-        return B.encode_image(part)
-    if isinstance(part, ir.File):
-        return B.encode_file(part)
-    return None
+    if isinstance(part, ir.Image | ir.File):
+        if role == "assistant":
+            raise TranslationError(f"an assistant message with a {type(part).__name__} part (Anthropic allows "
+                                   "only text, tool_use and thinking there)")
+        return B.encode_image(part) if isinstance(part, ir.Image) else B.encode_file(part)
+    return None  # another format's opaque item: not for Anthropic
 
 
 def limit_cache_control(body: Json) -> None:
