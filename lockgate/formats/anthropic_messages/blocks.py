@@ -20,8 +20,9 @@ from lockgate import ir
 from lockgate.errors import InvalidRequest, TranslationError
 
 __all__ = [
-    "NAME", "UNKNOWN_BLOCKS", "decode_block", "decode_blocks", "encode_file", "encode_image", "encode_reasoning",
-    "encode_text", "encode_tool_use", "insert_unknown", "tool_id", "tool_input",
+    "NAME", "RESULT_KEYS", "UNKNOWN_BLOCKS", "decode_block", "decode_blocks", "encode_file", "encode_image",
+    "encode_reasoning", "encode_text", "encode_tool_use", "foreign_signature", "insert_unknown", "shown_text",
+    "tool_id", "tool_input",
 ]
 
 NAME = "anthropic_messages"
@@ -159,9 +160,12 @@ def decode_block(block: Any, where: str) -> ir.Part | None:
     if kind in ("thinking", "redacted_thinking"):
         return _decode_reasoning(block, where)
     if kind == "tool_use":
-        args = block.get("input", {})
-        return ir.ToolCall(call_id=_str(block, "id", where), name=_str(block, "name", where),
-                           arguments=orjson.dumps(args).decode(), extra=_rest(block, ("type", "id", "name", "input")))
+        try:
+            args = orjson.dumps(block.get("input", {})).decode()
+        except TypeError as e:
+            raise InvalidRequest(f"{where}.input: not JSON ({e})", param=f"{where}.input") from None
+        return ir.ToolCall(call_id=_str(block, "id", where), name=_str(block, "name", where), arguments=args,
+                           extra=_rest(block, ("type", "id", "name", "input")))
     if kind == "tool_result":
         return _decode_tool_result(block, where)
     return None
@@ -211,8 +215,22 @@ def _cc(out: Json, cache_control: Json | None) -> Json:
     return out
 
 
+# Block fields kept in a part's `extra` that go back out. A part decoded by another format
+# has that format's fields there (OpenAI annotations, a Responses item status, a Gemini
+# thoughtSignature) and Anthropic rejects unknown fields, so only these are emitted.
+_TEXT_KEYS = ("citations",)
+_IMAGE_KEYS = ("source",)
+_DOCUMENT_KEYS = ("source", "title", "context", "citations")
+_TOOL_USE_KEYS = ("cache_control", "caller")
+RESULT_KEYS = ("toolset_name", "is_error")
+
+
+def _ours(extra: Json, keys: tuple[str, ...]) -> Json:
+    return {k: v for k, v in extra.items() if k in keys}
+
+
 def encode_text(text: ir.Text) -> Json:
-    return _cc({"type": "text", "text": text.text, **text.extra}, text.cache_control)
+    return _cc({"type": "text", "text": text.text, **_ours(text.extra, _TEXT_KEYS)}, text.cache_control)
 
 
 def _data_url(url: str) -> tuple[str, str] | None:
@@ -226,7 +244,7 @@ def _data_url(url: str) -> tuple[str, str] | None:
 
 
 def encode_image(img: ir.Image) -> Json:
-    extra = dict(img.extra)
+    extra = _ours(img.extra, _IMAGE_KEYS)
     src = extra.pop("source", None)
     if src is None:
         if img.data is not None:
@@ -241,7 +259,7 @@ def encode_image(img: ir.Image) -> Json:
 
 
 def encode_file(f: ir.File) -> Json:
-    extra = dict(f.extra)
+    extra = _ours(f.extra, _DOCUMENT_KEYS)
     src = extra.pop("source", None)
     data, media = f.data, f.media_type
     if src is None and data is None and f.url is not None and (inline := _data_url(f.url)) is not None:
@@ -271,7 +289,7 @@ def encode_file(f: ir.File) -> Json:
 
 def encode_tool_use(call: ir.ToolCall) -> Json:
     return {"type": "tool_use", "id": tool_id(call.call_id), "name": call.name, "input": tool_input(call),
-            **call.extra}
+            **_ours(call.extra, _TOOL_USE_KEYS)}
 
 
 def encode_reasoning(r: ir.Reasoning, foreign: bool) -> Json | None:

@@ -249,7 +249,9 @@ class AnthropicStreamEncoder:
             if part.redacted:
                 return self._open(ev.index, "redacted", None)  # its data comes with the end
             return self._open(ev.index, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
-        return self._open(ev.index, "text", {"type": "text", "text": ""})
+        if isinstance(part, ir.Text | ir.Refusal):
+            return self._open(ev.index, "text", {"type": "text", "text": ""})
+        return b""  # a part Anthropic has no block for (another format's opaque item)
 
     def _delta(self, st: _Block, delta: Json) -> bytes:
         st.deltas = True

@@ -40,18 +40,22 @@ def build_turns(req: ir.Request) -> tuple[list[Json], list[Json]]:
             continue
         role = "assistant" if msg.role == "assistant" else "user"
         content: list[Json] = []
+        answered = False
         for part in msg.parts:
             if isinstance(part, ir.ToolResult):
                 rid = B.tool_id(part.call_id)
                 if rid in called:
                     results[rid] = merge_results(results[rid], part) if rid in results else part
+                    answered = True
                 else:
                     content.append(_orphan(part))  # its call is gone: keep the output as text
             elif (block := _encode_part(part, role)) is not None:
                 content.append(block)
         content = B.insert_unknown(content, msg.extra.get(B.UNKNOWN_BLOCKS))
-        if not content:
+        if not content and not answered:
             continue
+        # A turn of answered results stays (empty until they are placed) so the assistant
+        # turns around it do not merge.
         if msg.extra.get("anthropic_content_string") and _plain(content):
             content[0]["_string"] = True  # it came as a string and goes back as one
         if turns and turns[-1][0] == role:
@@ -84,14 +88,22 @@ def _place_results(turns: list[tuple[str, list[Json]]], results: dict[str, ir.To
             turns[i + 1] = ("user", head + turns[i + 1][1])
         else:
             out.append({"role": "user", "content": head})
+    merged: list[Json] = []
     for msg in out:
+        if not msg["content"]:
+            continue  # a results turn whose results went elsewhere
+        if merged and merged[-1]["role"] == msg["role"]:
+            merged[-1]["content"].extend(msg["content"])
+        else:
+            merged.append(msg)
+    for msg in merged:
         content = msg["content"]
         if len(content) == 1 and content[0].pop("_string", False):
             msg["content"] = content[0]["text"]
         else:
             for block in content:
                 block.pop("_string", None)
-    return out
+    return merged
 
 
 def merge_results(a: ir.ToolResult, b: ir.ToolResult) -> ir.ToolResult:
@@ -123,7 +135,7 @@ def _encode_result(r: ir.ToolResult) -> Json:
         out["content"] = B.insert_unknown([_encode_part(p, "user") or {} for p in r.content], unknown)
     if r.is_error:
         out["is_error"] = True
-    out.update(extra)
+    out.update({k: v for k, v in extra.items() if k in B.RESULT_KEYS})
     if r.cache_control is not None:
         out["cache_control"] = r.cache_control
     return out
@@ -152,14 +164,12 @@ def _encode_part(part: ir.Part, role: str) -> Json | None:
         if role != "assistant":
             raise TranslationError("a tool call in a user message")
         return B.encode_tool_use(part)
-    if role == "assistant":
-        raise TranslationError(f"an assistant message with a {type(part).__name__} part (Anthropic allows "
-                               "only text, tool_use and thinking there)")
-    if isinstance(part, ir.Image):
-        return B.encode_image(part)
-    if isinstance(part, ir.File):
-        return B.encode_file(part)
-    return None
+    if isinstance(part, ir.Image | ir.File):
+        if role == "assistant":
+            raise TranslationError(f"an assistant message with a {type(part).__name__} part (Anthropic allows "
+                                   "only text, tool_use and thinking there)")
+        return B.encode_image(part) if isinstance(part, ir.Image) else B.encode_file(part)
+    return None  # another format's opaque item: not for Anthropic
 
 
 def limit_cache_control(body: Json) -> None:
