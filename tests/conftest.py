@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from lockgate.store.db import migrate, open_engine
+from tests.fakes.anthropic_upstream import FakeAnthropic
+from tests.fakes.bedrock_upstream import FakeBedrock
+from tests.fakes.chat_upstream import FakeChatHost
+from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
 from tests.query_data import Logged, populate
@@ -74,6 +79,70 @@ def gateway_factory(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) 
     yield make
     for gw in started:
         gw.stop()
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[dict[str, Any]]:
+    with FakeAnthropic() as a, FakeGemini() as g, FakeChatHost() as c, FakeBedrock() as b:
+        yield {"anthropic": a, "gemini": g, "chat-only": c, "bedrock": b}
+
+
+@pytest.fixture(scope="session")
+def tgw(gateway_factory: Callable[..., GatewayProcess], fake: FakeOpenAI, fakes: dict[str, Any]) -> GatewayProcess:
+    """One gateway in front of every fake provider (tests/test_translation_e2e.py says which model goes where)."""
+    b = fakes["bedrock"]
+    config = f"""
+[log]
+flush_interval = 0.05
+
+[upstream]
+connect_timeout = 2
+read_timeout = 10
+
+[providers.openai]
+base_url = "{fake.url}"
+api_key_env = "FAKE_OPENAI_KEY"
+apis = ["responses", "chat", "embeddings"]
+models = ["gpt-*"]
+
+[providers.claude]
+type = "anthropic"
+base_url = "{fakes['anthropic'].url}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
+models = ["claude-*"]
+
+[providers.gem]
+type = "gemini"
+base_url = "{fakes['gemini'].base_url}"
+apis = ["gemini"]
+api_key_env = "FAKE_GEMINI_KEY"
+models = ["gemini-*"]
+
+[providers.local]
+base_url = "{fakes['chat-only'].url}"
+apis = ["chat"]
+api_key_env = "FAKE_CHAT_KEY"
+models = ["local-*"]
+
+[providers.bedrock]
+type = "bedrock"
+base_url = "{b.url}"
+apis = ["converse"]
+models = ["bedrock-*"]
+
+[providers.respo]
+base_url = "{fake.url}"
+api_key_env = "FAKE_OPENAI_KEY"
+apis = ["responses"]
+models = ["resp-*"]
+
+[aliases]
+claude-overloaded = "claude/fake-overloaded"
+"""
+    env = {"FAKE_OPENAI_KEY": UPSTREAM_KEY, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
+           "FAKE_GEMINI_KEY": fakes["gemini"].api_key, "FAKE_CHAT_KEY": fakes["chat-only"].api_key,
+           "AWS_ACCESS_KEY_ID": b.access_key, "AWS_SECRET_ACCESS_KEY": b.secret_key, "AWS_REGION": b.region}
+    return gateway_factory(config=config, env=env)
 
 
 @pytest.fixture(scope="session")

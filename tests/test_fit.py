@@ -135,3 +135,19 @@ def test_long_namespaced_names_stay_valid_for_every_provider() -> None:
     name = fitted.request.tools[0].name
     assert len(name) <= 64 and all(c.isalnum() or c in "_-" for c in name)
     assert fitted.restore_call(ir.ToolCall("c", name, "{}")).name == "a_rather_long_tool_name"
+
+
+@pytest.mark.parametrize(("effort", "limit", "choice", "budget"), [
+    ("medium", None, None, 8192),
+    ("high", None, ir.ToolChoice("auto"), 16384),
+    ("minimal", None, None, None),  # no thinking for minimal effort
+    ("high", 4000, None, 3999),  # the budget fits inside max_tokens
+    ("high", 1000, None, None),  # too small a limit for Anthropic's 1024 minimum
+    ("medium", None, ir.ToolChoice("required"), None),  # thinking cannot be combined with a forced tool
+])
+def test_reasoning_effort_becomes_an_anthropic_thinking_budget(
+        effort: str, limit: int | None, choice: ir.ToolChoice | None, budget: int | None) -> None:
+    req = ir.Request(model="m", messages=[ir.Message("user", [ir.Text("x")])], reasoning_effort=effort,
+                     max_output_tokens=limit, tool_choice=choice, source="openai_responses")
+    assert fit_request(req, "anthropic_messages").request.thinking_budget == budget
+    assert fit_request(req, "openai_chat").request.thinking_budget is None

@@ -10,7 +10,7 @@ native), `claude-*` Anthropic, `gemini-*` Gemini, `local-*` a chat-only compatib
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -18,12 +18,6 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import UPSTREAM_KEY
-from tests.fakes.anthropic_upstream import FakeAnthropic
-from tests.fakes.bedrock_upstream import FakeBedrock
-from tests.fakes.chat_upstream import FakeChatHost
-from tests.fakes.gemini_upstream import FakeGemini
-from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
 
 MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash",
@@ -37,57 +31,8 @@ WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "requir
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[dict[str, Any]]:
-    with FakeAnthropic() as a, FakeGemini() as g, FakeChatHost() as c, FakeBedrock() as b:
-        yield {"anthropic": a, "gemini": g, "chat-only": c, "bedrock": b}
-
-
-@pytest.fixture(scope="module")
-def gw(gateway_factory: Callable[..., GatewayProcess], fake: FakeOpenAI, fakes: dict[str, Any]) -> GatewayProcess:
-    b = fakes["bedrock"]
-    config = f"""
-[log]
-flush_interval = 0.05
-
-[upstream]
-connect_timeout = 2
-read_timeout = 10
-
-[providers.openai]
-base_url = "{fake.url}"
-api_key_env = "FAKE_OPENAI_KEY"
-apis = ["responses", "chat", "embeddings"]
-models = ["gpt-*"]
-
-[providers.claude]
-type = "anthropic"
-base_url = "{fakes['anthropic'].url}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-models = ["claude-*"]
-
-[providers.gem]
-type = "gemini"
-base_url = "{fakes['gemini'].base_url}"
-apis = ["gemini"]
-api_key_env = "FAKE_GEMINI_KEY"
-models = ["gemini-*"]
-
-[providers.local]
-base_url = "{fakes['chat-only'].url}"
-apis = ["chat"]
-api_key_env = "FAKE_CHAT_KEY"
-models = ["local-*"]
-
-[providers.bedrock]
-type = "bedrock"
-base_url = "{b.url}"
-apis = ["converse"]
-models = ["bedrock-*"]
-"""
-    env = {"FAKE_OPENAI_KEY": UPSTREAM_KEY, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
-           "FAKE_GEMINI_KEY": fakes["gemini"].api_key, "FAKE_CHAT_KEY": fakes["chat-only"].api_key,
-           "AWS_ACCESS_KEY_ID": b.access_key, "AWS_SECRET_ACCESS_KEY": b.secret_key, "AWS_REGION": b.region}
-    return gateway_factory(config=config, env=env)
+def gw(tgw: GatewayProcess) -> GatewayProcess:
+    return tgw
 
 
 def _openai(gw: GatewayProcess) -> openai.OpenAI:

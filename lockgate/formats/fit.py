@@ -35,6 +35,9 @@ CUSTOM_INPUT = "input"  # the one string parameter a custom tool becomes
 _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # Formats that take custom tools as they are (OpenAI's own APIs).
 _CUSTOM_NATIVE = frozenset({"openai_responses"})
+# OpenAI reasoning effort → Anthropic thinking budget (tokens; Anthropic's minimum is 1024).
+# Codex always sends an effort; without a budget Claude would answer without thinking.
+_EFFORT_BUDGET = {"low": 2048, "medium": 8192, "high": 16384, "xhigh": 32000}
 
 
 @dataclass
@@ -92,8 +95,16 @@ def fit_request(req: ir.Request, target: str, *, strict: bool = False) -> Fitted
         tools = [replace(t, extra={}) if t.extra else t for t in tools]
         if choice is not None and choice.extra:
             choice = replace(choice, extra={})
+    budget = req.thinking_budget
+    if (budget is None and target == "anthropic_messages" and req.reasoning_effort in _EFFORT_BUDGET
+            and (choice is None or choice.mode in ("auto", "none")) and req.temperature in (None, 1)):
+        # Thinking cannot be combined with a forced tool choice or another temperature.
+        budget = _EFFORT_BUDGET[req.reasoning_effort]
+        limit = req.max_output_tokens
+        if limit is not None and budget >= limit:  # the budget must fit inside max_tokens
+            budget = limit - 1 if limit > 1024 else None
     fitted.request = replace(req, tools=tools, builtin_tools=builtins, messages=messages, tool_choice=choice,
-                             extra={} if foreign else req.extra)
+                             extra={} if foreign else req.extra, thinking_budget=budget)
     return fitted
 
 

@@ -4,7 +4,7 @@ An aiohttp server on 127.0.0.1 in a background thread with its own loop, so sync
 async tests can share it. Responses are deterministic (see `openai_payloads`), so a test
 can compare a direct call with a call through the gateway byte for byte. Model names
 `fake-error-<status>`, `fake-slow`, `fake-stall`, `fake-drop` and `fake-big` trigger
-failure behaviours.
+failure behaviours; a model ending in `-done-only` streams function arguments without deltas.
 """
 
 from __future__ import annotations
@@ -228,7 +228,11 @@ class FakeOpenAI:
             self._inputs[resp["id"]] = [{"id": f"msg_in_{i}", **it} if isinstance(it, dict) else it
                                         for i, it in enumerate(items)]
         if body.get("stream"):
-            return await self._stream(request, body["model"], P.encode_response_events(P.response_events(resp)))
+            events = P.response_events(resp)
+            if str(body["model"]).endswith("-done-only"):
+                # Like gpt-5.3-codex-spark: function arguments only in the .done event, no deltas.
+                events = [e for e in events if e[0] != "response.function_call_arguments.delta"]
+            return await self._stream(request, body["model"], P.encode_response_events(events))
         return web.Response(body=orjson.dumps(resp), content_type="application/json",
                             headers={"x-request-id": "req_fake"})
 
