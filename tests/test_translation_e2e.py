@@ -276,3 +276,35 @@ def test_strict_translation_refuses_builtins_by_name(gateway_factory: Callable[.
     with pytest.raises(openai.BadRequestError) as exc:
         _openai(strict).responses.create(model=MODELS["anthropic"], input="hi", tools=[*CODEX_BUILTINS])
     assert "web_search" in str(exc.value) and "tool_search" in str(exc.value)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "chat-only", "gemini"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_responses_client_tool_search_is_offered_as_a_function(gw: GatewayProcess, fakes: dict[str, Any],
+                                                               provider: str, stream: bool) -> None:
+    """Codex's tool discovery on another provider: the model's search comes back as a tool_search_call item,
+    and the tools its tool_search_output reveals are offered on the next turn."""
+    client = _openai(gw)
+    search: dict[str, Any] = {"type": "tool_search", "execution": "client", "description": "Find deferred tools.",
+                              "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
+                                             "required": ["query"]}}
+    user = {"role": "user", "content": "find a weather tool"}
+    if stream:
+        events = list(client.responses.create(model=MODELS[provider], input=[user], tools=[search], stream=True))
+        assert events[-1].type == "response.completed"
+        done_items = [e.item for e in events if e.type == "response.output_item.done"]  # type: ignore[union-attr]
+        assert not any(e.type == "response.function_call_arguments.delta" for e in events)
+        output = events[-1].response.output  # type: ignore[union-attr]
+        assert [i.type for i in done_items] == [o.type for o in output]
+    else:
+        output = client.responses.create(model=MODELS[provider], input=[user], tools=[search]).output
+    calls = [o for o in output if o.type == "tool_search_call"]
+    assert len(calls) == 1 and calls[0].execution == "client" and isinstance(calls[0].arguments, dict)
+    assert "query" in calls[0].arguments
+    found = {"type": "tool_search_output", "call_id": calls[0].call_id, "execution": "client", "status": "completed",
+             "tools": [{"type": "function", "name": "get_weather", "description": "Weather.", "parameters": WEATHER}]}
+    final = client.responses.create(model=MODELS[provider], tools=[search],
+                                    input=[user, calls[0].model_dump(exclude_none=True), found])
+    assert final.status == "completed"
+    sent = orjson.dumps(fakes[provider].requests[-1].json())
+    assert b"get_weather" in sent and b"Tools now available" in sent

@@ -5,6 +5,9 @@ Runs between decode and encode on every translated request (never on passthrough
   target has no custom tools; calls come back as custom calls with the raw string;
 - Responses `namespace` tools are flattened into functions named `<namespace>__<name>`
   and calls to them come back with their namespace;
+- Responses `tool_search` with client execution (Codex's tool discovery) is offered as a
+  function; its calls come back as `tool_search_call` items, and the tools a
+  `tool_search_output` in the history revealed are offered as functions too;
 - built-in tools the target cannot run are removed (named in `Fitted.dropped`), or, in
   strict mode, refused with a 400 that names them: Codex offers several on every request
   and an agent's turn must not fail over a tool the model would rarely call;
@@ -32,6 +35,7 @@ from lockgate.errors import TranslationError
 __all__ = ["CUSTOM_INPUT", "Fitted", "StreamRestorer", "fit_request", "restore_response"]
 
 CUSTOM_INPUT = "input"  # the one string parameter a custom tool becomes
+TOOL_SEARCH = "tool_search"
 _NAME_OK = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 # Formats that take custom tools as they are (OpenAI's own APIs).
 _CUSTOM_NATIVE = frozenset({"openai_responses"})
@@ -46,6 +50,13 @@ class Fitted:
     dropped: list[str] = field(default_factory=list)  # built-in tools removed, by type (or name)
     custom: set[str] = field(default_factory=set)  # wire names of custom tools sent as functions
     flattened: dict[str, tuple[str, str]] = field(default_factory=dict)  # wire name → (namespace, name)
+    tool_search: bool = False  # `tool_search` (client execution) is offered as a function
+
+    def restore_part(self, call: ir.ToolCall) -> ir.ToolCall | ir.Opaque:
+        """A call the target made, as the client offered the tool (a tool search is an item of its own)."""
+        if self.tool_search and call.name == TOOL_SEARCH:
+            return _tool_search_call(call)
+        return self.restore_call(call)
 
     def restore_call(self, call: ir.ToolCall) -> ir.ToolCall:
         """A call the target made, as the client offered the tool."""
@@ -76,6 +87,10 @@ def fit_request(req: ir.Request, target: str, *, strict: bool = False) -> Fitted
         elif bt.type == "namespace" and target != "openai_responses":
             tools += [_fit_tool(t, str(bt.raw.get("name") or ""), custom_native, fitted, wire)
                       for t in _namespace_tools(bt.raw)]
+        elif bt.type == TOOL_SEARCH and bt.raw.get("execution") == "client" and bt.source == "openai_responses":
+            fitted.tool_search = True
+            tools.append(ir.Tool(name=TOOL_SEARCH, description=bt.raw.get("description"),
+                                 parameters=bt.raw.get("parameters") or {"type": "object", "properties": {}}))
         else:
             fitted.dropped.append(_builtin_label(bt))
     if strict and fitted.dropped:
@@ -84,7 +99,19 @@ def fit_request(req: ir.Request, target: str, *, strict: bool = False) -> Fitted
             "off translation.strict to have lockgate leave them out.", param="tools")
 
     foreign = req.source != target
-    messages = [_fit_message(m, target, custom_native, wire, req.source) for m in req.messages]
+    history = req.messages
+    if fitted.tool_search:
+        history, found = _tool_search_history(history)
+        known = {t.name for t in tools}
+        for raw in found:
+            if raw.get("type") == "namespace":
+                new = [_fit_tool(t, str(raw.get("name") or ""), custom_native, fitted, wire)
+                       for t in _namespace_tools(raw)]
+            else:
+                new = [_fit_tool(t, None, custom_native, fitted, wire) for t in _namespace_tools({"tools": [raw]})]
+            tools += [t for t in new if t.name not in known]
+            known |= {t.name for t in new}
+    messages = [_fit_message(m, target, custom_native, wire, req.source) for m in history]
     messages = [m for m in messages if m.parts]
     choice = req.tool_choice
     if choice is not None and choice.mode == "tool" and choice.name is not None:
@@ -216,10 +243,45 @@ def _custom_input(arguments: str) -> str:
     return arguments
 
 
+def _tool_search_history(messages: list[ir.Message]) -> tuple[list[ir.Message], list[dict[str, Any]]]:
+    """Codex's tool_search_call / tool_search_output items as a function call and its result,
+    plus the tools the searches revealed (to offer them to the target)."""
+    out: list[ir.Message] = []
+    found: list[dict[str, Any]] = []
+    for msg in messages:
+        parts: list[ir.Part] = []
+        for part in msg.parts:
+            kind = part.raw.get("type") if isinstance(part, ir.Opaque) else None
+            if isinstance(part, ir.Opaque) and kind == "tool_search_call":
+                parts.append(ir.ToolCall(str(part.raw.get("call_id") or part.raw.get("id") or ""), TOOL_SEARCH,
+                                         orjson.dumps(part.raw.get("arguments") or {}).decode()))
+            elif isinstance(part, ir.Opaque) and kind == "tool_search_output":
+                revealed = [t for t in part.raw.get("tools") or () if isinstance(t, dict)]
+                found += revealed
+                names = [str(t.get("name")) for t in revealed if t.get("name")]
+                text = "Tools now available: " + ", ".join(names) if names else "No matching tools."
+                parts.append(ir.ToolResult(str(part.raw.get("call_id") or ""), text, name=TOOL_SEARCH))
+            else:
+                parts.append(part)
+        out.append(replace(msg, parts=parts) if parts != msg.parts else msg)
+    return out, found
+
+
+def _tool_search_call(call: ir.ToolCall) -> ir.Opaque:
+    try:
+        arguments = orjson.loads(call.arguments) if call.arguments else {}
+    except orjson.JSONDecodeError:
+        arguments = {"query": call.arguments}
+    digest = hashlib.sha256(call.call_id.encode()).hexdigest()[:24]
+    return ir.Opaque(raw={"type": "tool_search_call", "id": f"tsc_{digest}", "call_id": call.call_id,
+                          "execution": "client", "arguments": arguments, "status": "completed"},
+                     source="openai_responses")
+
+
 def restore_response(resp: ir.Response, fitted: Fitted) -> ir.Response:
-    if not fitted.custom and not fitted.flattened:
+    if not fitted.custom and not fitted.flattened and not fitted.tool_search:
         return resp
-    content = [fitted.restore_call(p) if isinstance(p, ir.ToolCall) else p for p in resp.content]
+    content: list[ir.Part] = [fitted.restore_part(p) if isinstance(p, ir.ToolCall) else p for p in resp.content]
     return replace(resp, content=content)
 
 
@@ -233,13 +295,29 @@ class StreamRestorer:
     def __init__(self, fitted: Fitted) -> None:
         self._fitted = fitted
         self._held: set[int] = set()
+        self._searches: set[int] = set()
+
+    def _tool_search(self, ev: ir.StreamEvent, out: list[ir.StreamEvent]) -> bool:
+        """A tool search goes out as one whole item when the call ends; True if `ev` was one."""
+        if isinstance(ev, ir.StreamPartStart) and isinstance(ev.part, ir.ToolCall) and ev.part.name == TOOL_SEARCH:
+            self._searches.add(ev.index)
+            return True
+        if isinstance(ev, ir.StreamPartDelta) and ev.index in self._searches:
+            return True
+        if isinstance(ev, ir.StreamPartEnd) and ev.index in self._searches and isinstance(ev.part, ir.ToolCall):
+            self._searches.discard(ev.index)
+            out.append(ir.StreamPartEnd(ev.index, _tool_search_call(ev.part)))
+            return True
+        return False
 
     def __call__(self, events: Iterable[ir.StreamEvent]) -> list[ir.StreamEvent]:
         f = self._fitted
-        if not f.custom and not f.flattened:
+        if not f.custom and not f.flattened and not f.tool_search:
             return list(events)
         out: list[ir.StreamEvent] = []
         for ev in events:
+            if f.tool_search and self._tool_search(ev, out):
+                continue
             if isinstance(ev, ir.StreamPartStart) and isinstance(ev.part, ir.ToolCall):
                 call = f.restore_call(ev.part)
                 if call.kind == "custom" and ev.part.kind == "function":
