@@ -133,7 +133,20 @@ class FakeOpenAI:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/v1/models", self._models)
         app.router.add_get("/v1/models/{id}", self._model)
+        # Azure OpenAI's two URL schemes (v1, and classic with api-version), keyed by `api-key`.
+        app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_post("/openai/v1/chat/completions", self._chat)
+        app.router.add_post("/openai/responses", self._azure_versioned(self._responses))
+        app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_versioned(self._chat))
         return app
+
+    def _azure_versioned(self, handler: Any) -> Any:
+        async def versioned(request: web.Request) -> web.StreamResponse:
+            if not request.query.get("api-version"):
+                return self._error(404, "Resource not found", "invalid_request_error", "404")
+            resp: web.StreamResponse = await handler(request)
+            return resp
+        return versioned
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -142,7 +155,11 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(rec)
         request[REC_KEY] = rec
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if request.path.startswith("/openai/"):
+            if request.headers.get("api-key") != self.api_key:
+                return self._error(401, "Access denied due to invalid subscription key.", "invalid_request_error",
+                                   "401")
+        elif request.headers.get("authorization") != f"Bearer {self.api_key}":
             return self._error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
         resp: web.StreamResponse = await handler(request)
         return resp
