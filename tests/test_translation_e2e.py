@@ -240,9 +240,9 @@ def test_responses_custom_tool_round_trip(gw: GatewayProcess, provider: str, str
         raw = client.responses.with_raw_response.create(model=MODELS[provider], input=[user], tools=tools)
         resp = raw.parse()
         if provider != "openai":
-            assert raw.headers["lockgate-dropped-tools"] == "web_search,tool_search"
+            assert raw.headers["lockgate-dropped-tools"] == "web_search"  # tool_search became a function
             row = gw.row(raw.headers["lockgate-request-id"])
-            assert orjson.loads(row["dropped_tools"]) == ["web_search", "tool_search"]
+            assert orjson.loads(row["dropped_tools"]) == ["web_search"]
     calls = [o for o in resp.output if o.type == "custom_tool_call"]
     assert len(calls) == 1 and calls[0].name == "apply_patch"
     assert calls[0].input.startswith("*** Begin Patch") and not calls[0].input.startswith("{")
@@ -275,7 +275,7 @@ def test_strict_translation_refuses_builtins_by_name(gateway_factory: Callable[.
     strict = gateway_factory(config=config, env=env)
     with pytest.raises(openai.BadRequestError) as exc:
         _openai(strict).responses.create(model=MODELS["anthropic"], input="hi", tools=[*CODEX_BUILTINS])
-    assert "web_search" in str(exc.value) and "tool_search" in str(exc.value)
+    assert "web_search" in str(exc.value) and "tool_search" not in str(exc.value)
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "chat-only", "gemini"])
