@@ -308,3 +308,49 @@ def test_responses_client_tool_search_is_offered_as_a_function(gw: GatewayProces
     assert final.status == "completed"
     sent = orjson.dumps(fakes[provider].requests[-1].json())
     assert b"get_weather" in sent and b"Tools now available" in sent
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_responses_image(gw: GatewayProcess, provider: str) -> None:
+    resp = _openai(gw).responses.create(model=MODELS[provider], input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "What is in this image?"},
+        {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}", "detail": "auto"}]}])
+    assert resp.status == "completed" and resp.output_text
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "number"}},
+          "required": ["city", "temp"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "bedrock", "chat-only"])
+def test_chat_structured_output_reaches_every_provider(gw: GatewayProcess, fakes: dict[str, Any],
+                                                       provider: str) -> None:
+    done = _openai(gw).chat.completions.create(
+        model=MODELS[provider], messages=[{"role": "user", "content": "weather as JSON"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "weather", "schema": SCHEMA, "strict": True}})
+    assert done.choices[0].message.content is not None
+    sent = orjson.dumps(fakes[provider].requests[-1].json())
+    assert b"temp" in sent and b"city" in sent and b"additionalProperties" in sent  # in the provider's own form
+
+
+def test_anthropic_headers_pass_through_to_anthropic(gw: GatewayProcess, fakes: dict[str, Any]) -> None:
+    client = _anthropic(gw)
+    client.messages.create(model=MODELS["anthropic"], max_tokens=32, messages=[{"role": "user", "content": "hi"}],
+                           extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14",
+                                          "anthropic-version": "2023-06-01"})
+    sent = fakes["anthropic"].requests[-1]
+    assert sent.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert sent.headers["anthropic-version"] == "2023-06-01"  # the client's, not a second copy of ours
+    assert sent.headers["x-api-key"] == fakes["anthropic"].api_key and gw.key not in str(sent.headers)
+
+
+def test_provider_errors_are_retold_in_the_callers_shape(gw: GatewayProcess) -> None:
+    with pytest.raises(openai.InternalServerError) as oa:
+        _openai(gw).chat.completions.create(model="claude-overloaded", messages=[{"role": "user", "content": "hi"}])
+    assert oa.value.status_code == 503  # Anthropic's 529, in a status OpenAI's SDKs retry
+    assert isinstance(oa.value.body, dict) and oa.value.body["code"] == "overloaded"
+    with pytest.raises(anthropic.APIStatusError) as an:
+        _anthropic(gw).messages.create(model="gem/fake-error-429", max_tokens=16,
+                                       messages=[{"role": "user", "content": "hi"}])
+    assert an.value.status_code == 429
+    assert isinstance(an.value.body, dict) and an.value.body["error"]["type"] == "rate_limit_error"
