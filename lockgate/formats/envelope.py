@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from lockgate import ir
+from lockgate.formats.wire import present
 
 __all__ = ["PREFIX", "CallExtra", "is_envelope", "open_envelope", "seal_call_extra", "seal_reasoning"]
 
@@ -68,14 +69,8 @@ def seal_reasoning(r: ir.Reasoning, key: bytes | None = None) -> str:
     """The `encrypted_content` that restores `r` exactly."""
     payload: dict[str, Any] = {"k": "r", "source": r.source, "text": r.text}
     # Only non-default fields, to keep what the client stores and resends small.
-    if r.summary:
-        payload["summary"] = r.summary
-    if r.signature is not None:
-        payload["signature"] = r.signature
-    if r.encrypted is not None:
-        payload["encrypted"] = r.encrypted
-    if r.redacted:
-        payload["redacted"] = True
+    payload.update(present(summary=r.summary or None, signature=r.signature, encrypted=r.encrypted,
+                           redacted=True if r.redacted else None))
     if r.item_id is not None:
         payload["item_id"] = r.item_id
     if r.extra:

@@ -64,13 +64,7 @@ class Translator:
             raise UnsupportedRoute(f"The model `{rec.model_requested}` is served by provider `{provider.name}`, "
                                    f"which cannot take {inbound} requests.", param="model")
         client_fmt, prov_fmt = client_format(inbound), provider_format(target)
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
-        if not isinstance(data, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
-        req = client_fmt.decode_request(data)
+        req = client_fmt.decode_request(_json_object(body))
         req.model = model
         fitted = fit_request(req, prov_fmt.name, strict=self._ctx.settings.translation.strict)
         payload = orjson.dumps(prov_fmt.encode_request(fitted.request))
@@ -115,12 +109,7 @@ class Translator:
                            extra_headers: list[tuple[bytes, bytes]]) -> None:
         """POST /v1/messages/count_tokens for a provider without that endpoint: an estimate,
         marked as one in the `lockgate-token-count` header."""
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
-        if not isinstance(data, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
+        data = _json_object(body)
         data.setdefault("max_tokens", 1)  # count_tokens takes no max_tokens; the decoder may want one
         req = client_format("messages").decode_request(data)
         out = orjson.dumps({"input_tokens": estimate_input_tokens(req)})
@@ -285,6 +274,16 @@ class _BodyLog:
             self.parts.append(data)
         else:
             self.truncated = True
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return data
 
 
 def _usage(rec: LogRecord, usage: ir.Usage | None) -> None:

@@ -270,13 +270,8 @@ def stream_events(msg: Json, overload_after: int | None = None) -> list[bytes]:
 class FakeAnthropic(FakeOpenAI):
     api_key: str = "sk-ant-fake-upstream"
 
-    def start(self) -> FakeAnthropic:
-        super().start()
-        self.url = self.url.removesuffix("/v1")
-        return self
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"  # the SDK's base URL: it adds /v1 itself
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])

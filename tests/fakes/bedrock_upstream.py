@@ -20,18 +20,15 @@ mid-stream. Errors use Bedrock's shape: `x-amzn-ErrorType` header and `{"message
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as dt
 import hashlib
 import hmac
 import math
-import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -39,6 +36,7 @@ import orjson
 from aiohttp import web
 
 from lockgate.formats.bedrock_converse.eventstream import event_message, exception_message
+from tests.fakes.server import LoopbackServer
 
 __all__ = ["FakeBedrock", "sigv4_signature"]
 
@@ -94,7 +92,7 @@ class Recorded:
 
 
 @dataclass
-class FakeBedrock:
+class FakeBedrock(LoopbackServer):
     access_key: str = "AKIDFAKEBEDROCK"
     secret_key: str = "fake/secret+key"
     session_token: str | None = None
@@ -106,47 +104,18 @@ class FakeBedrock:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread_name = "fake-bedrock"
 
     # -- lifecycle
 
-    def start(self) -> FakeBedrock:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_post("/model/{model:[^/]+}/converse", self._converse)
-            app.router.add_post("/model/{model:[^/]+}/converse-stream", self._converse_stream)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-bedrock", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeBedrock:
-        return self.start()
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/model/{model:[^/]+}/converse", self._converse)
+        app.router.add_post("/model/{model:[^/]+}/converse-stream", self._converse_stream)
+        return app
 
     def signature_for(self, text: str) -> str:
         """The signature the fake gives a reasoning text (and expects back unchanged)."""

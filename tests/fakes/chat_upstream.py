@@ -18,18 +18,16 @@ fails. Streams end with a usage chunk when `stream_options.include_usage` is set
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import socket
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.fakes.openai_upstream import REC_KEY, RecordedRequest
+from tests.fakes.server import LoopbackServer
 
 __all__ = ["PATCH", "FakeChatHost"]
 
@@ -46,7 +44,7 @@ class Rejected(Exception):
 
 
 @dataclass
-class FakeChatHost:
+class FakeChatHost(LoopbackServer):
     api_key: str = "sk-fake-chat"
     roles: frozenset[str] = frozenset({"system", "user", "assistant", "tool"})
     requests: list[RecordedRequest] = field(default_factory=list)
@@ -54,44 +52,12 @@ class FakeChatHost:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread_name = "fake-chat-host"
 
     # -- lifecycle
 
-    def start(self) -> FakeChatHost:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-chat-host", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeChatHost:
-        return self.start()
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/v1"
 
     def last_body(self) -> Json:
         with self._lock:

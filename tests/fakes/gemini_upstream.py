@@ -18,12 +18,9 @@ after two chunks without a finishReason.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import socket
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
@@ -31,6 +28,7 @@ from aiohttp import web
 
 from tests.fakes.gemini_validate import normalize, validate
 from tests.fakes.openai_upstream import RecordedRequest
+from tests.fakes.server import LoopbackServer
 
 __all__ = ["FakeGemini", "RecordedRequest"]
 
@@ -61,7 +59,7 @@ class _Answer:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(LoopbackServer):
     api_key: str = "fake-gemini-key"
     requests: list[RecordedRequest] = field(default_factory=list)
     url: str = ""  # the root, as google-genai's `base_url` takes it
@@ -71,48 +69,19 @@ class FakeGemini:
         self._lock = threading.Lock()
         self._signatures: set[str] = set()
         self._counter = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread_name = "fake-gemini"
 
     # -- lifecycle
 
-    def start(self) -> FakeGemini:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
         self.base_url = self.url + "/v1beta"
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            for version in ("v1beta", "v1", "v1alpha"):  # google-genai 3.x defaults to v1
-                app.router.add_post(f"/{version}/models/{{call}}", self._handle)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.SockSite(runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-gemini", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        for version in ("v1beta", "v1", "v1alpha"):  # google-genai 3.x defaults to v1
+            app.router.add_post(f"/{version}/models/{{call}}", self._handle)
+        return app
 
     def signature_known(self, sig: str) -> bool:
         with self._lock:

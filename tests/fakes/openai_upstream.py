@@ -10,16 +10,15 @@ failure behaviours; a model ending in `-done-only` streams function arguments wi
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from tests.fakes import openai_payloads as P
+from tests.fakes.server import LoopbackServer
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "sse_events"]
 
@@ -63,7 +62,7 @@ def sse_events(raw: bytes) -> list[tuple[str | None, bytes]]:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     api_key: str = "sk-fake-upstream"
     stream_delay: float = 0.0
     slow_seconds: float = 1.0
@@ -75,46 +74,12 @@ class FakeOpenAI:
         self._stored: dict[str, dict[str, Any]] = {}
         self._inputs: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
+        self._thread_name = "fake-openai"
 
     # -- lifecycle
 
-    def start(self) -> FakeOpenAI:
-        ready = threading.Event()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            self._runner = web.AppRunner(self._app(), handle_signals=False, access_log=None)
-            loop.run_until_complete(self._runner.setup())
-            loop.run_until_complete(web.SockSite(self._runner, sock).start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="fake-openai", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/v1"
 
     def clear(self) -> None:
         with self._lock:

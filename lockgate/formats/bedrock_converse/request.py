@@ -9,6 +9,7 @@ import orjson
 
 from lockgate import ir
 from lockgate.errors import TranslationError
+from lockgate.formats.wire import present
 
 __all__ = ["encode_request"]
 
@@ -233,13 +234,7 @@ def _system(req: ir.Request) -> list[Json]:
 
 
 def _inference(req: ir.Request) -> Json:
-    out: Json = {}
-    if req.max_output_tokens is not None:
-        out["maxTokens"] = req.max_output_tokens
-    if req.temperature is not None:
-        out["temperature"] = req.temperature
-    if req.top_p is not None:
-        out["topP"] = req.top_p
+    out: Json = present(maxTokens=req.max_output_tokens, temperature=req.temperature, topP=req.top_p)
     if req.stop:
         out["stopSequences"] = list(req.stop)
     return out

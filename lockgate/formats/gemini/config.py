@@ -23,6 +23,7 @@ from typing import Any
 
 from lockgate import ir
 from lockgate.errors import TranslationError
+from lockgate.formats.wire import present
 
 __all__ = ["MAX_STOP_SEQUENCES", "encode_tools", "generation_config", "json_schema"]
 
@@ -82,15 +83,8 @@ def _builtin(tool: ir.BuiltinTool) -> Json:
 
 
 def generation_config(req: ir.Request) -> Json:
-    gen: Json = {}
-    if req.max_output_tokens is not None:
-        gen["maxOutputTokens"] = req.max_output_tokens
-    if req.temperature is not None:
-        gen["temperature"] = req.temperature
-    if req.top_p is not None:
-        gen["topP"] = req.top_p
-    if req.top_k is not None:
-        gen["topK"] = req.top_k
+    gen: Json = present(maxOutputTokens=req.max_output_tokens, temperature=req.temperature, topP=req.top_p,
+                        topK=req.top_k)
     if req.stop:
         if len(req.stop) > MAX_STOP_SEQUENCES:
             raise TranslationError(f"Gemini takes at most {MAX_STOP_SEQUENCES} stop sequences, got {len(req.stop)}",

@@ -7,6 +7,7 @@ from typing import Any
 from lockgate import ir
 from lockgate.errors import InvalidRequest, TranslationError
 from lockgate.formats.openai_responses.common import NAME, Json, data_url, need_str, public, rest, split_data_url
+from lockgate.formats.wire import present
 
 __all__ = ["decode_content", "decode_output", "encode_content", "encode_output"]
 
@@ -76,10 +77,7 @@ def _encode_image(img: ir.Image) -> Json:
         out["image_url"] = data_url(img.media_type or "image/png", img.data)
     elif img.url is not None:
         out["image_url"] = img.url
-    if img.file_id is not None:
-        out["file_id"] = img.file_id
-    if img.detail is not None:
-        out["detail"] = img.detail
+    out.update(present(file_id=img.file_id, detail=img.detail))
     return out
 
 
@@ -87,12 +85,7 @@ def _encode_file(f: ir.File) -> Json:
     out: Json = {"type": "input_file"}
     if f.data is not None:
         out["file_data"] = data_url(f.media_type, f.data) if f.media_type else f.data
-    if f.url is not None:
-        out["file_url"] = f.url
-    if f.file_id is not None:
-        out["file_id"] = f.file_id
-    if f.filename is not None:
-        out["filename"] = f.filename
+    out.update(present(file_url=f.url, file_id=f.file_id, filename=f.filename))
     return out
 
 

@@ -14,6 +14,7 @@ from lockgate import ir
 from lockgate.errors import InvalidRequest, TranslationError
 from lockgate.formats.openai_responses.common import NAME, Json, need_obj, note, public, rest, set_note
 from lockgate.formats.openai_responses.items import decode_input, encode_input
+from lockgate.formats.wire import present
 
 __all__ = ["decode_request", "encode_request", "encode_text", "encode_tool_choice", "encode_tools"]
 
@@ -54,14 +55,9 @@ def _decode_tools(tools: Any, req: ir.Request) -> None:
 
 
 def _encode_tool(tool: ir.Tool, ours: bool) -> Json:
-    out: Json = {"type": tool.kind, "name": tool.name}
-    if tool.description is not None:
-        out["description"] = tool.description
+    out: Json = present(type=tool.kind, name=tool.name, description=tool.description)
     if tool.kind == "function":
-        if tool.parameters is not None:
-            out["parameters"] = tool.parameters
-        if tool.strict is not None:
-            out["strict"] = tool.strict
+        out.update(present(parameters=tool.parameters, strict=tool.strict))
     elif tool.format is not None:
         out["format"] = tool.format
     if ours:
@@ -124,14 +120,7 @@ def _decode_format(f: Any) -> ir.ResponseFormat:
 def _encode_format(rf: ir.ResponseFormat) -> Json:
     out: Json = {"type": rf.type}
     if rf.type == "json_schema":
-        if rf.name is not None:
-            out["name"] = rf.name
-        if rf.description is not None:
-            out["description"] = rf.description
-        if rf.schema is not None:
-            out["schema"] = rf.schema
-        if rf.strict is not None:
-            out["strict"] = rf.strict
+        out.update(present(name=rf.name, description=rf.description, schema=rf.schema, strict=rf.strict))
     return out
 
 
