@@ -281,11 +281,7 @@ class FakeAnthropic(FakeOpenAI):
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        rec = RecordedRequest(request.method, request.path, request.query_string,
-                              {k.lower(): v for k, v in request.headers.items()}, await request.read())
-        with self._lock:
-            self.requests.append(rec)
-        request[REC_KEY] = rec
+        await self._remember(request)
         # Current SDKs send the key as a Bearer token, older clients (and Claude Code) as x-api-key.
         bearer = request.headers.get("authorization", "")
         key = request.headers.get("x-api-key") or (bearer[7:] if bearer.startswith("Bearer ") else None)

@@ -74,11 +74,7 @@ class FakeChatHost(LoopbackServer):
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        rec = RecordedRequest(request.method, request.path, request.query_string,
-                              {k.lower(): v for k, v in request.headers.items()}, await request.read())
-        with self._lock:
-            self.requests.append(rec)
-        request[REC_KEY] = rec
+        await self._remember(request)
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "Authentication Fails (no such user)", "authentication_error", "invalid_api_key")
         resp: web.StreamResponse = await handler(request)

@@ -94,10 +94,7 @@ class FakeGemini(LoopbackServer):
         return web.Response(status=code, body=error_body(code, message, details), content_type="application/json")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        rec = RecordedRequest(request.method, request.path, request.query_string,
-                              {k.lower(): v for k, v in request.headers.items()}, await request.read())
-        with self._lock:
-            self.requests.append(rec)
+        rec = await self._remember(request)
         key = request.headers.get("x-goog-api-key") or request.query.get("key")
         if not key:
             return self._error(403, _UNREGISTERED)

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import openai_payloads as P
-from tests.fakes.server import LoopbackServer
+from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "sse_events"]
 
@@ -27,22 +27,6 @@ _ERRORS = {
     404: ("invalid_request_error", "not_found"), 429: ("rate_limit_exceeded", "rate_limit_exceeded"),
     500: ("server_error", "server_error"), 503: ("server_error", "service_unavailable"),
 }
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    disconnected: bool = False
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-
-REC_KEY: web.RequestKey[RecordedRequest] = web.RequestKey("rec", RecordedRequest)
 
 
 def sse_events(raw: bytes) -> list[tuple[str | None, bytes]]:
@@ -115,11 +99,7 @@ class FakeOpenAI(LoopbackServer):
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        rec = RecordedRequest(request.method, request.path, request.query_string,
-                              {k.lower(): v for k, v in request.headers.items()}, await request.read())
-        with self._lock:
-            self.requests.append(rec)
-        request[REC_KEY] = rec
+        await self._remember(request)
         if request.path.startswith("/openai/"):
             if request.headers.get("api-key") != self.api_key:
                 return self._error(401, "Access denied due to invalid subscription key.", "invalid_request_error",

@@ -6,12 +6,30 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import orjson
 from aiohttp import web
 
-__all__ = ["LoopbackServer"]
+__all__ = ["REC_KEY", "LoopbackServer", "RecordedRequest"]
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    disconnected: bool = False
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+REC_KEY: web.RequestKey[RecordedRequest] = web.RequestKey("rec", RecordedRequest)
 
 
 class LoopbackServer:
@@ -20,6 +38,17 @@ class LoopbackServer:
     _thread_name = "fake-upstream"
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
+    _lock: threading.Lock
+    requests: list[RecordedRequest]
+
+    async def _remember(self, request: web.Request) -> RecordedRequest:
+        """Record a request (tests read `requests`) and attach it to the request as REC_KEY."""
+        rec = RecordedRequest(request.method, request.path, request.query_string,
+                              {k.lower(): v for k, v in request.headers.items()}, await request.read())
+        with self._lock:
+            self.requests.append(rec)
+        request[REC_KEY] = rec
+        return rec
 
     def _app(self) -> web.Application:
         raise NotImplementedError
