@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 # APIs a provider can speak natively; the first three are also what clients send (see formats/registry.py).
-API_NAMES = ("responses", "chat", "embeddings", "messages", "gemini", "converse")
+API_NAMES = ("responses", "chat", "embeddings", "messages", "gemini", "converse", "invoke")
 ENV_PREFIX = "LOCKGATE_"
 
 
@@ -102,7 +102,7 @@ class UpstreamSettings(_Section):
 
 
 _TYPE_APIS = {"openai": ("responses", "chat", "embeddings"), "azure": ("responses", "chat", "embeddings"),
-              "anthropic": ("messages",), "gemini": ("gemini",), "bedrock": ("converse",)}
+              "anthropic": ("messages",), "gemini": ("gemini",), "bedrock": ("invoke", "converse")}
 
 
 class ProviderSettings(_Section):

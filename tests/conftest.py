@@ -127,8 +127,7 @@ models = ["local-*"]
 [providers.bedrock]
 type = "bedrock"
 base_url = "{b.url}"
-apis = ["converse"]
-models = ["bedrock-*"]
+models = ["bedrock-*", "*.anthropic.*"]
 
 [providers.respo]
 base_url = "{fake.url}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lockgate.config import ProviderSettings, load_settings
+from lockgate.config import API_NAMES, ProviderSettings, load_settings
 from lockgate.providers.azure import AzureProvider
 from lockgate.providers.base import build_providers
 from lockgate.providers.presets import PRESETS
@@ -42,7 +42,7 @@ def test_every_preset_is_valid_and_says_its_native_apis() -> None:
     for p in PRESETS:
         base = p.base_url or "https://example.test"
         ps = ProviderSettings(type=p.type, base_url=base, apis=p.apis)  # type: ignore[arg-type]
-        assert ps.apis and set(ps.apis) <= {"responses", "chat", "embeddings", "messages", "gemini", "converse"}
+        assert ps.apis and set(ps.apis) <= set(API_NAMES)
 
 
 def test_env_presets_skip_azure_without_endpoint_and_place_bedrock_in_its_region(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ The upstreams are protocol-true fakes (tests/fakes/) that validate requests the 
 real APIs do, so a translation that sends something the provider would reject fails here.
 Each provider is reached by a model-name pattern: `gpt-*` OpenAI (Responses and chat
 native), `claude-*` Anthropic, `gemini-*` Gemini, `local-*` a chat-only compatible host,
-`bedrock-*` Bedrock Converse.
+`bedrock-*` Bedrock Converse, `*.anthropic.*` Claude on Bedrock through InvokeModel
+(Anthropic's own body).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import openai
 import orjson
 import pytest
 
+from tests.fakes import anthropic_upstream as anthropic_fake
 from tests.gateway_proc import GatewayProcess
 
 MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash",
-          "chat-only": "local-qwen3", "bedrock": "bedrock-claude"}
+          "chat-only": "local-qwen3", "bedrock": "bedrock-claude",
+          "bedrock-invoke": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}
 PROVIDERS = list(MODELS)
 # A 1x1 PNG: images must survive every path.
 PNG = base64.b64encode(bytes.fromhex(
@@ -71,7 +74,8 @@ def test_chat_text(gw: GatewayProcess, provider: str, stream: bool) -> None:
         native = provider in ("openai", "chat-only")
         assert bool(row["translated"]) is not native
         assert row["provider_api"] == {"openai": "chat", "chat-only": "chat", "anthropic": "messages",
-                                       "gemini": "gemini", "bedrock": "converse"}[provider]
+                                       "gemini": "gemini", "bedrock": "converse",
+                                       "bedrock-invoke": "invoke"}[provider]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -354,3 +358,34 @@ def test_provider_errors_are_retold_in_the_callers_shape(gw: GatewayProcess) -> 
                                        messages=[{"role": "user", "content": "hi"}])
     assert an.value.status_code == 429
     assert isinstance(an.value.body, dict) and an.value.body["error"]["type"] == "rate_limit_error"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_claude_thinking_round_trips_through_bedrock_invoke(gw: GatewayProcess, fakes: dict[str, Any],
+                                                            stream: bool) -> None:
+    """Claude Code on Claude-on-Bedrock: Anthropic's own body (InvokeModel), thinking signatures back byte for byte."""
+    client = _anthropic(gw)
+    model = MODELS["bedrock-invoke"]
+    tools: list[Any] = [{"name": "get_weather", "description": "Weather.", "input_schema": WEATHER}]
+    ask: list[Any] = [{"role": "user", "content": "call tool get_weather for Paris"}]
+    kwargs: dict[str, Any] = {"model": model, "max_tokens": 4096, "tools": tools,
+                              "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    if stream:
+        with client.messages.stream(messages=ask, **kwargs) as s:
+            first = s.get_final_message()
+    else:
+        first = client.messages.create(messages=ask, **kwargs)
+    assert first.content[0].type == "thinking" and first.stop_reason == "tool_use"
+    sent = fakes["bedrock"].requests[-1]
+    assert sent.path.endswith("/invoke-with-response-stream" if stream else "/invoke")
+    body = sent.json()
+    assert body["anthropic_version"] == "bedrock-2023-05-31" and "model" not in body and "stream" not in body
+    use = next(b for b in first.content if b.type == "tool_use")
+    history = [*ask, {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+               {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny"}]}]
+    # The fake rejects a thinking block whose signature it did not make, as Bedrock does.
+    final = client.messages.create(messages=history, **kwargs)
+    assert final.stop_reason == "end_turn"
+    thinking = next(b for b in fakes["bedrock"].requests[-1].json()["messages"][1]["content"]
+                    if b["type"] == "thinking")
+    assert thinking["signature"] == anthropic_fake.sign_thinking(thinking["thinking"])

@@ -20,15 +20,16 @@ API_FORMATS = {
     "messages": "anthropic_messages",
     "gemini": "gemini",
     "converse": "bedrock_converse",
+    "invoke": "bedrock_anthropic",  # Anthropic's Messages body on Bedrock (Claude models)
 }
 
 # For a client speaking the key API, the provider APIs to translate to, best first: the
 # closer the formats, the less is lost (Responses and Messages both carry reasoning and
 # typed output items; chat is the lowest common denominator).
 TARGET_PREFERENCE = {
-    "responses": ("responses", "messages", "converse", "gemini", "chat"),
-    "chat": ("chat", "responses", "messages", "converse", "gemini"),
-    "messages": ("messages", "converse", "responses", "gemini", "chat"),
+    "responses": ("responses", "messages", "invoke", "converse", "gemini", "chat"),
+    "chat": ("chat", "responses", "messages", "invoke", "converse", "gemini"),
+    "messages": ("messages", "invoke", "converse", "responses", "gemini", "chat"),
 }
 
 

@@ -27,7 +27,7 @@ __all__ = ["BedrockProvider"]
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 DEFAULT_REGION = "us-east-1"
 _HOST_REGION = re.compile(r"^https?://bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
-_PATHS = {"converse": ("/converse", "/converse-stream")}
+_PATHS = {"converse": ("/converse", "/converse-stream"), "invoke": ("/invoke", "/invoke-with-response-stream")}
 
 
 class BedrockProvider:
@@ -55,6 +55,12 @@ class BedrockProvider:
 
     def url(self, path: str) -> str:
         return self._base + path
+
+    def apis_for(self, model: str) -> frozenset[str]:
+        """InvokeModel takes Anthropic's own body for Claude models only; others use Converse."""
+        if "anthropic." in model or model.startswith("anthropic"):
+            return self.apis
+        return self.apis - {"invoke"}
 
     def request_url(self, api: str, model: str, stream: bool) -> str:
         # Model ids and ARNs contain ':' and '/': one path segment, percent-encoded like the AWS SDKs do.

@@ -33,7 +33,7 @@ PRESETS: tuple[Preset, ...] = (
     Preset("gemini", "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY", None,
            ("gemini",), ("gemini-*",)),
     # Bedrock: a Bedrock API key, else SigV4 with the AWS_* credentials (providers/bedrock.py).
-    Preset("bedrock", "bedrock", "", "AWS_BEARER_TOKEN_BEDROCK", None, ("converse",),
+    Preset("bedrock", "bedrock", "", "AWS_BEARER_TOKEN_BEDROCK", None, ("invoke", "converse"),
            ("anthropic.*", "*.anthropic.*", "amazon.*", "*.amazon.*", "meta.*", "*.meta.*", "mistral.*")),
     Preset("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY", None, ("chat", "responses")),
     Preset("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", None, ("chat",),

@@ -125,7 +125,7 @@ class Passthrough:
                         await self._translator.count_tokens(send, rec, body, rid_headers)
                         started = True
                         return
-                    if not translatable(ep.api, provider):
+                    if not translatable(ep.api, provider, route.model):
                         raise UnsupportedRoute(
                             f"The model `{p.model}` is served by provider `{provider.name}`, which does not speak "
                             f"the {ep.api} API and cannot be reached from it.", param="model")

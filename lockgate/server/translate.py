@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from lockgate import ir
 from lockgate.errors import InvalidRequest, UnsupportedRoute, UpstreamTimeout, UpstreamUnreachable
@@ -48,8 +49,14 @@ class _FrameReader(Protocol):
     def close(self) -> list[tuple[str | None, bytes]]: ...
 
 
-def translatable(inbound: str, provider: Provider) -> bool:
-    return inbound in ("responses", "chat", "messages") and target_api(inbound, provider.apis) is not None
+def translatable(inbound: str, provider: Provider, model: str) -> bool:
+    return inbound in ("responses", "chat", "messages") and target_api(inbound, _apis(provider, model)) is not None
+
+
+def _apis(provider: Provider, model: str) -> frozenset[str]:
+    """The provider's native APIs for this model (Bedrock's InvokeModel takes Claude models only)."""
+    apis_for = getattr(provider, "apis_for", None)
+    return frozenset(apis_for(model)) if apis_for is not None else provider.apis
 
 
 class Translator:
@@ -59,7 +66,7 @@ class Translator:
     async def run(self, send: Send, rec: LogRecord, body: bytes, inbound: str, provider: Provider, model: str,
                   forward: list[tuple[str, str]], auth: list[tuple[str, str]], extra_headers: list[tuple[bytes, bytes]],
                   t0: float) -> None:
-        target = target_api(inbound, provider.apis)
+        target = target_api(inbound, _apis(provider, model))
         if target is None:
             raise UnsupportedRoute(f"The model `{rec.model_requested}` is served by provider `{provider.name}`, "
                                    f"which cannot take {inbound} requests.", param="model")
@@ -77,7 +84,9 @@ class Translator:
         out_headers = list(extra_headers)
         if fitted.dropped:
             out_headers.append((b"lockgate-dropped-tools", ",".join(fitted.dropped).encode()))
-        async with self._ctx.session.post(url, data=payload, headers=headers) as resp:
+        # encoded=True: the URL goes out exactly as built (and as signed: yarl would turn a
+        # Bedrock model id's %3A back into ':' and break the SigV4 signature).
+        async with self._ctx.session.post(URL(url, encoded=True), data=payload, headers=headers) as resp:
             rec.upstream_request_id = resp.headers.get("x-request-id") or resp.headers.get("request-id")
             if resp.status >= 400:
                 err_body = await resp.read()

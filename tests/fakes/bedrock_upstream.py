@@ -36,6 +36,8 @@ import orjson
 from aiohttp import web
 
 from lockgate.formats.bedrock_converse.eventstream import event_message, exception_message
+from tests.fakes import anthropic_upstream as anthropic_fake
+from tests.fakes.openai_upstream import sse_events
 from tests.fakes.server import LoopbackServer
 
 __all__ = ["FakeBedrock", "sigv4_signature"]
@@ -115,6 +117,8 @@ class FakeBedrock(LoopbackServer):
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/model/{model:[^/]+}/converse", self._converse)
         app.router.add_post("/model/{model:[^/]+}/converse-stream", self._converse_stream)
+        app.router.add_post("/model/{model:[^/]+}/invoke", self._invoke)
+        app.router.add_post("/model/{model:[^/]+}/invoke-with-response-stream", self._invoke_stream)
         return app
 
     def signature_for(self, text: str) -> str:
@@ -165,7 +169,32 @@ class FakeBedrock(LoopbackServer):
         await resp.write_eof()
         return resp
 
-    async def _accept(self, request: web.Request) -> tuple[str, dict[str, Any]]:
+    async def _invoke(self, request: web.Request) -> web.StreamResponse:
+        """InvokeModel with Anthropic's Messages body (Claude models)."""
+        try:
+            model, body = await self._accept(request, _validate_invoke)
+            msg = anthropic_fake.message_object({**body, "model": model})
+        except _Reject as r:
+            return _error(r)
+        return web.Response(body=orjson.dumps(msg), content_type="application/json",
+                            headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+    async def _invoke_stream(self, request: web.Request) -> web.StreamResponse:
+        """InvokeModelWithResponseStream: each Anthropic stream event base64-encoded in a `chunk` event."""
+        try:
+            model, body = await self._accept(request, _validate_invoke)
+            msg = anthropic_fake.message_object({**body, "model": model})
+        except _Reject as r:
+            return _error(r)
+        resp = web.StreamResponse(headers={"content-type": "application/vnd.amazon.eventstream",
+                                           "x-amzn-RequestId": str(uuid.uuid4())})
+        await resp.prepare(request)
+        for _, data in sse_events(b"".join(anthropic_fake.stream_events(msg))):
+            await resp.write(event_message("chunk", {"bytes": base64.b64encode(data).decode()}))
+        await resp.write_eof()
+        return resp
+
+    async def _accept(self, request: web.Request, validate: Any = None) -> tuple[str, dict[str, Any]]:
         raw = await request.read()
         headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
@@ -177,7 +206,7 @@ class FakeBedrock(LoopbackServer):
             raise _Reject(400, "SerializationException", "Unexpected character in the request body") from None
         if not isinstance(body, dict):
             raise _Reject(400, "SerializationException", "Expected an object")
-        _validate(body, self)
+        (validate or _validate)(body, self)
         return request.match_info["model"], body
 
     def _authenticate(self, request: web.Request, headers: dict[str, str], body: bytes) -> None:
@@ -327,6 +356,19 @@ def _error(r: _Reject) -> web.Response:
 
 def _invalid(message: str) -> _Reject:
     return _Reject(400, "ValidationException", message)
+
+
+def _validate_invoke(body: dict[str, Any], fake: FakeBedrock) -> None:
+    """What Bedrock checks on an Anthropic body: its own version string, no model or stream key."""
+    if body.get("anthropic_version") != "bedrock-2023-05-31":
+        raise _invalid("anthropic_version: Input should be 'bedrock-2023-05-31'")
+    for key in ("model", "stream"):
+        if key in body:
+            raise _invalid(f"extraneous key [{key}] is not permitted")
+    try:
+        anthropic_fake.validate({**body, "model": "bedrock"})
+    except anthropic_fake.Invalid as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _validate(body: dict[str, Any], fake: FakeBedrock) -> None:
