@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import orjson
 import pytest
 
 from tests.fakes import anthropic_upstream as anthropic_fake
+from tests.fakes.openai_upstream import sse_events
 from tests.gateway_proc import GatewayProcess
 
 MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash",
@@ -389,3 +391,55 @@ def test_claude_thinking_round_trips_through_bedrock_invoke(gw: GatewayProcess, 
     thinking = next(b for b in fakes["bedrock"].requests[-1].json()["messages"][1]["content"]
                     if b["type"] == "thinking")
     assert thinking["signature"] == anthropic_fake.sign_thinking(thinking["thinking"])
+
+
+CHAT_PATCH_TOOL: dict[str, Any] = {"type": "custom", "custom": {
+    "name": "apply_patch", "description": "Edit files with a patch.",
+    "format": {"type": "grammar", "grammar": {"syntax": "lark", "definition": 'start: "*** Begin Patch" /.+/'}}}}
+
+
+# The chat-only host speaks chat natively, so a chat client's request passes through to it
+# unchanged, and that host (like DeepSeek or vLLM) refuses custom tools itself.
+TRANSLATED_FOR_CHAT = [p for p in PROVIDERS if p != "chat-only"]
+
+
+@pytest.mark.parametrize("provider", TRANSLATED_FOR_CHAT)
+def test_chat_custom_tool(gw: GatewayProcess, provider: str) -> None:
+    """OpenAI's chat API has custom (freeform) tools too: the call comes back as a custom call with the raw input."""
+    client = _openai(gw)
+    messages: list[Any] = [{"role": "user", "content": "apply patch: add hello.txt"}]
+    done = client.chat.completions.create(model=MODELS[provider], messages=messages, tools=[CHAT_PATCH_TOOL])
+    calls = done.choices[0].message.tool_calls or []
+    assert done.choices[0].finish_reason == "tool_calls" and len(calls) == 1
+    call = calls[0]
+    assert call.type == "custom" and call.custom.name == "apply_patch"  # type: ignore[union-attr]
+    assert call.custom.input.startswith("*** Begin Patch")  # type: ignore[union-attr]
+    messages += [{"role": "assistant", "content": None, "tool_calls": [call.model_dump(exclude_none=True)]},
+                 {"role": "tool", "tool_call_id": call.id, "content": "Success"}]
+    final = client.chat.completions.create(model=MODELS[provider], messages=messages, tools=[CHAT_PATCH_TOOL])
+    assert final.choices[0].finish_reason == "stop" and final.choices[0].message.content
+
+
+@pytest.mark.parametrize("provider", [p for p in TRANSLATED_FOR_CHAT if p != "openai"])
+def test_chat_custom_tool_streamed(gw: GatewayProcess, provider: str) -> None:
+    with _openai(gw).chat.completions.with_streaming_response.create(
+            model=MODELS[provider], messages=[{"role": "user", "content": "apply patch: add hello.txt"}],
+            tools=[CHAT_PATCH_TOOL], stream=True) as r:
+        chunks = [orjson.loads(data) for _, data in sse_events(r.read()) if data != b"[DONE]"]
+    deltas = [tc for c in chunks for ch in c["choices"] for tc in ch["delta"].get("tool_calls") or []]
+    assert deltas and deltas[0]["type"] == "custom" and deltas[0]["custom"]["name"] == "apply_patch"
+    raw = "".join(tc.get("custom", {}).get("input", "") for tc in deltas)
+    assert raw.startswith("*** Begin Patch") and [ch["finish_reason"] for c in chunks for ch in c["choices"]
+                                                  if ch["finish_reason"]] == ["tool_calls"]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_messages_accepts_the_gateway_key_as_x_api_key(gw: GatewayProcess, provider: str) -> None:
+    """Claude Code sends its key as x-api-key (ANTHROPIC_API_KEY); the SDK's newer versions as a Bearer token."""
+    body = {"model": MODELS[provider], "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}
+    r = httpx.post(f"{gw.root}/v1/messages", json=body, timeout=20,
+                   headers={"x-api-key": gw.key, "anthropic-version": "2023-06-01"})
+    assert r.status_code == 200 and r.json()["type"] == "message"
+    r = httpx.post(f"{gw.root}/v1/messages", json=body, timeout=20,
+                   headers={"x-api-key": "lg-wrong", "anthropic-version": "2023-06-01"})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"

@@ -165,7 +165,14 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
     text = answer_text(user)
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None, "annotations": []}
     finish = "stop"
-    if body.get("tools") and "call tool" in user and not (isinstance(last, dict) and last.get("role") == "tool"):
+    custom = next((t["custom"] for t in body.get("tools") or [] if t.get("type") == "custom"), None)
+    if custom and "apply patch" in user and not (isinstance(last, dict) and last.get("role") == "tool"):
+        message = {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [
+            {"id": f"call_{h[:16]}", "type": "custom",
+             "custom": {"name": custom["name"], "input": "*** Begin Patch\n*** Add File: hello.txt\n+hi\n"
+                                                         "*** End Patch\n"}}]}
+        finish = "tool_calls"
+    elif body.get("tools") and "call tool" in user and not (isinstance(last, dict) and last.get("role") == "tool"):
         fn = body["tools"][0]["function"]["name"]
         message = {"role": "assistant", "content": None, "refusal": None, "annotations": [], "tool_calls": [
             {"id": f"call_{h[:16]}", "type": "function", "function": {"name": fn, "arguments": '{"x": 1}'}}]}
