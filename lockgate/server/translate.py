@@ -13,8 +13,11 @@ caller's format instead.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,6 +26,13 @@ from yarl import URL
 
 from lockgate import ir
 from lockgate.errors import InvalidRequest, UnsupportedRoute, UpstreamTimeout, UpstreamUnreachable
+from lockgate.formats.compaction import (
+    compaction_item,
+    expand_compactions,
+    is_compaction_request,
+    summary_request,
+    summary_text,
+)
 from lockgate.formats.fit import Fitted, StreamRestorer, fit_request, restore_response
 from lockgate.formats.registry import client_format, provider_format, target_api
 from lockgate.formats.sse import SseReader
@@ -59,6 +69,17 @@ def _apis(provider: Provider, model: str) -> frozenset[str]:
     return frozenset(apis_for(model)) if apis_for is not None else provider.apis
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Where a translated request goes: the provider, the API it is sent as, and how."""
+
+    provider: Provider
+    target: str
+    model: str
+    forward: list[tuple[str, str]]
+    auth: list[tuple[str, str]]
+
+
 class Translator:
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
@@ -71,19 +92,40 @@ class Translator:
             raise UnsupportedRoute(f"The model `{rec.model_requested}` is served by provider `{provider.name}`, "
                                    f"which cannot take {inbound} requests.", param="model")
         client_fmt, prov_fmt = client_format(inbound), provider_format(target)
-        req = client_fmt.decode_request(_json_object(body))
+        req = expand_compactions(client_fmt.decode_request(_json_object(body)))
         req.model = model
+        rec.provider_api, rec.translated = target, True
+        call = _Call(provider, target, model, forward, auth)
+        if is_compaction_request(req):
+            await self._compact(send, rec, req, call, extra_headers, t0)
+            return
         fitted = fit_request(req, prov_fmt.name, strict=self._ctx.settings.translation.strict)
-        payload = orjson.dumps(prov_fmt.encode_request(fitted.request))
-        rec.provider_api, rec.translated, rec.dropped_tools = target, True, list(fitted.dropped)
-        headers = _headers(forward, prov_fmt.name) + auth
-        url = provider.request_url(target, model, req.stream)
-        sign = getattr(provider, "sign", None)
-        if sign is not None:
-            headers = sign("POST", url, headers, payload)
+        rec.dropped_tools = list(fitted.dropped)
         out_headers = list(extra_headers)
         if fitted.dropped:
             out_headers.append((b"lockgate-dropped-tools", ",".join(fitted.dropped).encode()))
+        async with self._post(call, fitted.request, rec) as resp:
+            if req.stream:
+                await self._stream(resp, send, rec, req, fitted, inbound, target, out_headers, t0)
+                return
+            rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+            answer = restore_response(await self._read(resp, call), fitted)
+        if answer.usage is None:
+            # Agents budget their context by usage (Codex compacts on it): never report none.
+            answer.usage = _estimate(req, sum(_part_chars(p) for p in answer.content))
+            out_headers.append((b"lockgate-usage", b"estimated"))
+        await self._answer(send, rec, client_fmt.encode_response(answer, req), answer, out_headers)
+
+    @contextlib.asynccontextmanager
+    async def _post(self, call: _Call, req: ir.Request, rec: LogRecord) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send `req` in the provider's format; an error status is raised in the caller's terms."""
+        prov_fmt = provider_format(call.target)
+        payload = orjson.dumps(prov_fmt.encode_request(req))
+        headers = _headers(call.forward, prov_fmt.name) + call.auth
+        url = call.provider.request_url(call.target, call.model, req.stream)
+        sign = getattr(call.provider, "sign", None)
+        if sign is not None:
+            headers = sign("POST", url, headers, payload)
         # encoded=True: the URL goes out exactly as built (and as signed: yarl would turn a
         # Bedrock model id's %3A back into ':' and break the SigV4 signature).
         async with self._ctx.session.post(URL(url, encoded=True), data=payload, headers=headers) as resp:
@@ -91,28 +133,59 @@ class Translator:
             if resp.status >= 400:
                 err_body = await resp.read()
                 rec.error = err_body[:2000].decode("utf-8", "replace")
-                raise from_upstream(resp.status, err_body, provider.name, resp.headers.get("retry-after"))
-            if req.stream:
-                await self._stream(resp, send, rec, req, fitted, inbound, target, out_headers, t0)
-                return
+                raise from_upstream(resp.status, err_body, call.provider.name, resp.headers.get("retry-after"))
+            yield resp
+
+    @staticmethod
+    async def _read(resp: aiohttp.ClientResponse, call: _Call) -> ir.Response:
+        raw = await resp.read()
+        try:
+            return provider_format(call.target).decode_response(orjson.loads(raw))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise UpstreamUnreachable(f"Provider `{call.provider.name}` sent an answer lockgate could not read: "
+                                      f"{exc}", code="upstream_bad_response") from exc
+
+    @staticmethod
+    async def _answer(send: Send, rec: LogRecord, body: dict[str, Any], answer: ir.Response,
+                      headers: list[tuple[bytes, bytes]]) -> None:
+        out = orjson.dumps(body)
+        rec.status, rec.content_type = 200, "application/json"
+        rec.response_id = answer.id or None
+        _usage(rec, answer.usage)
+        rec.response_bytes, rec.response_body = len(out), [out]
+        await send_bytes(send, 200, out, [*_JSON, *headers])
+
+    async def _compact(self, send: Send, rec: LogRecord, req: ir.Request, call: _Call,
+                       extra_headers: list[tuple[bytes, bytes]], t0: float) -> None:
+        """Codex's compaction_trigger on a provider that has no compaction: ask the model for a
+        handoff summary and answer with exactly one `compaction` item that holds it."""
+        ask = summary_request(req)
+        fitted = fit_request(ask, provider_format(call.target).name)
+        async with self._post(call, fitted.request, rec) as resp:
             rec.ttfb_ms = (time.perf_counter() - t0) * 1000
-            raw = await resp.read()
-            try:
-                answer = prov_fmt.decode_response(orjson.loads(raw))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise UpstreamUnreachable(f"Provider `{provider.name}` sent an answer lockgate could not read: "
-                                          f"{exc}", code="upstream_bad_response") from exc
-            answer = restore_response(answer, fitted)
-            if answer.usage is None:
-                # Agents budget their context by usage (Codex compacts on it): never report none.
-                answer.usage = _estimate(req, sum(_part_chars(p) for p in answer.content))
-                out_headers.append((b"lockgate-usage", b"estimated"))
-            out = orjson.dumps(client_fmt.encode_response(answer, req))
-            rec.status, rec.content_type = 200, "application/json"
-            rec.response_id = answer.id or None
-            _usage(rec, answer.usage)
-            rec.response_bytes, rec.response_body = len(out), [out]
-            await send_bytes(send, 200, out, [*_JSON, *out_headers])
+            summary = await self._read(resp, call)
+        text = summary_text(summary)
+        if not text:
+            raise UpstreamUnreachable(f"Provider `{call.provider.name}` answered the compaction request without a "
+                                      "summary.", code="upstream_bad_response")
+        usage = summary.usage or _estimate(ask, len(text))
+        answer = ir.Response(id=summary.id or f"resp_{uuid.uuid4().hex}", model=req.model, usage=usage,
+                             content=[ir.Opaque(raw=compaction_item(text), source="openai_responses")],
+                             created=int(time.time()), source="openai_responses")
+        client_fmt = client_format("responses")
+        if not req.stream:
+            await self._answer(send, rec, client_fmt.encode_response(answer, req), answer, list(extra_headers))
+            return
+        encoder = client_fmt.stream_encoder(req, provider="openai_responses")
+        events: list[ir.StreamEvent] = [ir.StreamStart(answer.id, answer.model, answer.created),
+                                        ir.StreamPartEnd(0, answer.content[0]),
+                                        ir.StreamFinish("stop", usage)]
+        out = b"".join(encoder.feed(e) for e in events) + encoder.finish()
+        rec.status, rec.content_type, rec.response_id = 200, "text/event-stream", answer.id
+        _usage(rec, usage)
+        rec.response_bytes, rec.response_body = len(out), [out]
+        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *extra_headers]})
+        await send({"type": "http.response.body", "body": out, "more_body": False})
 
     async def count_tokens(self, send: Send, rec: LogRecord, body: bytes,
                            extra_headers: list[tuple[bytes, bytes]]) -> None:
