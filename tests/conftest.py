@@ -137,6 +137,7 @@ models = ["resp-*"]
 
 [aliases]
 claude-overloaded = "claude/fake-overloaded"
+claude-too-long = "claude/fake-too-long"
 """
     env = {"FAKE_OPENAI_KEY": UPSTREAM_KEY, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
            "FAKE_GEMINI_KEY": fakes["gemini"].api_key, "FAKE_CHAT_KEY": fakes["chat-only"].api_key,

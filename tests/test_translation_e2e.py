@@ -443,3 +443,15 @@ def test_messages_accepts_the_gateway_key_as_x_api_key(gw: GatewayProcess, provi
     r = httpx.post(f"{gw.root}/v1/messages", json=body, timeout=20,
                    headers={"x-api-key": "lg-wrong", "anthropic-version": "2023-06-01"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
+
+
+def test_context_overflow_reaches_codex_as_context_length_exceeded(gw: GatewayProcess) -> None:
+    """Streamed (how Codex asks): a response.failed event with context_length_exceeded, which makes Codex compact;
+    not streamed: a 400 with the same code."""
+    events = list(_openai(gw).responses.create(model="claude-too-long", input="hi", stream=True))
+    assert [e.type for e in events][-1] == "response.failed"
+    failed = events[-1].response  # type: ignore[union-attr]
+    assert failed.error is not None and failed.error.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError) as exc:
+        _openai(gw).responses.create(model="claude-too-long", input="hi")
+    assert isinstance(exc.value.body, dict) and exc.value.body["code"] == "context_length_exceeded"

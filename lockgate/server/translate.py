@@ -40,7 +40,7 @@ from lockgate.observe.record import LogRecord
 from lockgate.providers.base import Provider
 from lockgate.server.asgi_io import Send, send_bytes
 from lockgate.server.context import GatewayContext
-from lockgate.server.upstream_errors import from_upstream
+from lockgate.server.upstream_errors import UpstreamStatus, from_upstream
 
 __all__ = ["Translator", "translatable"]
 
@@ -104,12 +104,20 @@ class Translator:
         out_headers = list(extra_headers)
         if fitted.dropped:
             out_headers.append((b"lockgate-dropped-tools", ",".join(fitted.dropped).encode()))
-        async with self._post(call, fitted.request, rec) as resp:
-            if req.stream:
-                await self._stream(resp, send, rec, req, fitted, inbound, target, out_headers, t0)
-                return
-            rec.ttfb_ms = (time.perf_counter() - t0) * 1000
-            answer = restore_response(await self._read(resp, call), fitted)
+        try:
+            async with self._post(call, fitted.request, rec) as resp:
+                if req.stream:
+                    await self._stream(resp, send, rec, req, fitted, inbound, target, out_headers, t0)
+                    return
+                rec.ttfb_ms = (time.perf_counter() - t0) * 1000
+                answer = restore_response(await self._read(resp, call), fitted)
+        except UpstreamStatus as exc:
+            if not (req.stream and inbound == "responses" and exc.kind == "context_length"):
+                raise
+            # Codex reads a context overflow from the stream (response.failed with
+            # context_length_exceeded) and then compacts; an HTTP 400 would end the turn.
+            await self._failed_stream(send, rec, req, exc, out_headers)
+            return
         if answer.usage is None:
             # Agents budget their context by usage (Codex compacts on it): never report none.
             answer.usage = _estimate(req, sum(_part_chars(p) for p in answer.content))
@@ -154,6 +162,17 @@ class Translator:
         _usage(rec, answer.usage)
         rec.response_bytes, rec.response_body = len(out), [out]
         await send_bytes(send, 200, out, [*_JSON, *headers])
+
+    async def _failed_stream(self, send: Send, rec: LogRecord, req: ir.Request, exc: UpstreamStatus,
+                             headers: list[tuple[bytes, bytes]]) -> None:
+        encoder = client_format("responses").stream_encoder(req)
+        error = ir.StreamError(exc.message, str(exc.code), exc.status)
+        out = encoder.feed(ir.StreamStart(f"resp_{uuid.uuid4().hex}", req.model, int(time.time()))) + \
+            encoder.finish(error)
+        rec.status, rec.error_type, rec.error, rec.content_type = exc.status, exc.code, exc.message, "text/event-stream"
+        rec.response_bytes, rec.response_body = len(out), [out]
+        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE, *headers]})
+        await send({"type": "http.response.body", "body": out, "more_body": False})
 
     async def _compact(self, send: Send, rec: LogRecord, req: ir.Request, call: _Call,
                        extra_headers: list[tuple[bytes, bytes]], t0: float) -> None:

@@ -18,7 +18,7 @@ catches encoders that fail to), a tool_use without its tool_result right after, 
 tool_results for one id (peers.md §3.3 #20), more than 4 cache_control blocks (#23), a
 thinking block whose signature it did not make (#22), bad base64 in image/document
 blocks; 401 without the right key (`x-api-key`, or Bearer as current SDKs send it), 400
-without an `anthropic-version`. Model `fake-overloaded` answers 529 overloaded_error
+without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long"; `fake-overloaded` answers 529 overloaded_error
 (streaming: an `error` event mid-stream); `fake-error-<status>` answers that status.
 """
 
@@ -323,6 +323,8 @@ class FakeAnthropic(FakeOpenAI):
         if model.startswith("fake-error-"):
             return self._fail(int(model.rsplit("-", 1)[1]), f"fake upstream error {model.rsplit('-', 1)[1]}")
         stream = bool(body.get("stream"))
+        if model == "fake-too-long":  # Anthropic's context-overflow answer, before any streaming
+            return self._fail(400, "prompt is too long: 250000 tokens > 200000 maximum")
         if model == "fake-overloaded" and not stream:
             return self._fail(529, "Overloaded")
         msg = message_object(body)
