@@ -18,8 +18,9 @@ catches encoders that fail to), a tool_use without its tool_result right after, 
 tool_results for one id (peers.md §3.3 #20), more than 4 cache_control blocks (#23), a
 thinking block whose signature it did not make (#22), bad base64 in image/document
 blocks; 401 without the right key (`x-api-key`, or Bearer as current SDKs send it), 400
-without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long"; `fake-overloaded` answers 529 overloaded_error
-(streaming: an `error` event mid-stream); `fake-error-<status>` answers that status.
+without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long";
+`fake-overloaded` answers 529 overloaded_error (streaming: an `error` event mid-stream);
+`fake-error-<status>` answers that status.
 """
 
 from __future__ import annotations
