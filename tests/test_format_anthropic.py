@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -319,7 +320,10 @@ def test_thinking_budget_and_structured_output() -> None:
 
 def test_decoder_rejects_bad_input_naming_the_field() -> None:
     with pytest.raises(InvalidRequest, match=r"messages\.0\.role"):
-        FORMAT.decode_request({"model": "m", "messages": [{"role": "system", "content": "x"}]})
+        FORMAT.decode_request({"model": "m", "messages": [{"role": "tool", "content": "x"}]})
+    with pytest.raises(InvalidRequest, match=r"messages\.0\.content"):
+        FORMAT.decode_request({"model": "m", "messages": [{"role": "system", "content": [
+            {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]}]})
     with pytest.raises(InvalidRequest, match=r"messages\.0\.content\.0"):
         FORMAT.decode_request({"model": "m", "messages": [{"role": "user", "content": [{"text": "no type"}]}]})
     with pytest.raises(InvalidRequest, match="model"):
@@ -540,3 +544,23 @@ def test_foreign_part_fields_never_reach_anthropic() -> None:
     assert body["messages"][0]["content"][0] == {"type": "text", "text": "hi"}
     assert body["messages"][1]["content"][0] == {"type": "tool_use", "id": "call_1", "name": "f", "input": {}}
     assert body["messages"][2]["content"][0] == {"type": "tool_result", "tool_use_id": "call_1", "content": "ok"}
+
+
+def test_system_messages_inside_the_conversation_stay_in_place() -> None:
+    """Claude Code sends `{"role": "system"}` messages among the turns (the API takes them)."""
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment\nLinux"}]},
+        {"role": "assistant", "content": "hello"},
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "again"}]}
+    req = FORMAT.decode_request(copy.deepcopy(body))
+    assert [m.role for m in req.messages] == ["user", "system", "assistant", "system", "user"]
+    assert FORMAT.encode_request(req)["messages"] == body["messages"]
+    # For another provider format they are instructions: Bedrock's Anthropic endpoint gets them as system.
+    from lockgate.formats.bedrock_anthropic import FORMAT as BEDROCK
+    from lockgate.formats.fit import fit_request
+
+    sent = BEDROCK.encode_request(fit_request(req, "bedrock_anthropic").request)
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert "Linux" in orjson.dumps(sent["system"]).decode() and "Be brief." in orjson.dumps(sent["system"]).decode()

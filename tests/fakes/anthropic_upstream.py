@@ -104,9 +104,13 @@ def validate(body: Json, count_only: bool = False) -> None:
         raise Invalid("messages: Field required")
     prev_role, prev_calls = None, []
     for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-            raise Invalid(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant", "system"):
+            raise Invalid(f"messages.{i}.role: Input should be 'user', 'assistant' or 'system'")
         role = msg["role"]
+        if role == "system":  # instructions inside the conversation: text only, outside the alternation
+            if any(b.get("type") != "text" for b in _blocks(msg.get("content"))):
+                raise Invalid(f"messages.{i}.content: a system message takes text blocks only")
+            continue
         if role == prev_role:
             raise Invalid(f'messages: roles must alternate between "user" and "assistant", but found multiple '
                           f'"{role}" roles in a row')

@@ -52,11 +52,16 @@ def _decode_messages(messages: list[Any]) -> list[ir.Message]:
     out: list[ir.Message] = []
     for i, msg in enumerate(messages):
         where = f"messages.{i}"
-        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-            raise InvalidRequest(f"{where}.role: expected 'user' or 'assistant'", param=f"{where}.role")
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant", "system"):
+            raise InvalidRequest(f"{where}.role: expected 'user', 'assistant' or 'system'", param=f"{where}.role")
         role = msg["role"]
         extra = {k: v for k, v in msg.items() if k not in ("role", "content")}
         content = msg.get("content")
+        if role == "system":
+            # A system message inside the conversation (Claude Code sends them): kept in place
+            # for Anthropic, joined to the instructions by formats without it.
+            out.append(_system_message(content, extra, where))
+            continue
         if isinstance(content, str):
             out.append(ir.Message(role, [ir.Text(content)], extra={**extra, "anthropic_content_string": True}))
             continue
@@ -75,6 +80,17 @@ def _decode_messages(messages: list[Any]) -> list[ir.Message]:
                 extra[B.UNKNOWN_BLOCKS] = unknown
             out.append(ir.Message(role, parts, extra=extra))
     return out
+
+
+def _system_message(content: Any, extra: Json, where: str) -> ir.Message:
+    extra = {**extra, "anthropic_system_message": True}
+    if isinstance(content, str):
+        return ir.Message("system", [ir.Text(content)], extra={**extra, "anthropic_content_string": True})
+    if not isinstance(content, list) or not all(isinstance(b, dict) and b.get("type") == "text" for b in content):
+        raise InvalidRequest(f"{where}.content: a system message takes a string or text blocks",
+                             param=f"{where}.content")
+    parts, _ = B.decode_blocks(content, f"{where}.content")
+    return ir.Message("system", parts, extra=extra)
 
 
 def _decode_system(system: Any, req: ir.Request) -> None:

@@ -31,8 +31,16 @@ def build_turns(req: ir.Request) -> tuple[list[Json], list[Json]]:
     results: dict[str, ir.ToolResult] = {}
     turns: list[tuple[str, list[Json]]] = []
     for msg in req.messages:
+        if msg.role == "system" and msg.extra.get("anthropic_system_message"):
+            # A system message the client sent inside the conversation goes back in place.
+            blocks = [B.encode_text(p) for p in msg.parts if isinstance(p, ir.Text)]
+            if blocks and msg.extra.get("anthropic_content_string") and _plain(blocks):
+                blocks[0]["_string"] = True
+            turns.append(("system", blocks))
+            continue
         if msg.role in ("system", "developer"):
-            # No system role mid-conversation in Anthropic: its text joins the system prompt.
+            # From another format: its text joins the system prompt (older Anthropic endpoints,
+            # Bedrock's among them, take no system role inside the conversation).
             for part in msg.parts:
                 if not isinstance(part, ir.Text):
                     raise TranslationError(f"a {msg.role} message with a {type(part).__name__} part")
