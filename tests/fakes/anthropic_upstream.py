@@ -10,7 +10,8 @@ Answers are deterministic and scripted by the request:
   apply_patch patch);
 - the last user turn carries tool_results → a text that quotes them;
 - otherwise a text that quotes the last user text;
-- `thinking` enabled or adaptive → first a thinking block signed with an HMAC of its text.
+- `thinking` enabled or adaptive → first a thinking block signed with an HMAC of its text;
+- models with "script" in the name play `scripted_model`'s agent session instead.
 
 It validates like the real API (400 invalid_request_error): missing max_tokens, roles that
 do not alternate (older API versions rejected them; today's API merges them, but here it
@@ -36,6 +37,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import scripted_model as script
 from tests.fakes.openai_upstream import REC_KEY, FakeOpenAI, RecordedRequest, sse_events
 
 __all__ = ["FakeAnthropic", "RecordedRequest", "sign_thinking", "sse_events"]
@@ -193,6 +195,12 @@ def answer_blocks(body: Json) -> list[Json]:
         out.append({"type": "thinking", "thinking": text, "signature": sign_thinking(text)})
     results = [b for b in blocks if b.get("type") == "tool_result"]
     tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") in (None, "custom")]
+    if "script" in str(body.get("model")):  # an agent session (tests/fakes/scripted_model.py)
+        move = script.offered(script.decide(script.steps_from_anthropic(body.get("messages") or [])),
+                              [str(t.get("name")) for t in tools])
+        out.append({"type": "tool_use", "id": f"toolu_{digest[:24]}", "name": move.tool, "input": move.args}
+                   if move.tool else {"type": "text", "text": move.text})
+        return out
     choice = (body.get("tool_choice") or {}).get("type")
     if results:
         quoted = "; ".join(f"{r.get('tool_use_id')}={_text_of(r.get('content'))}" for r in results)

@@ -7,7 +7,8 @@ and answers deterministically from the request:
 - the last user turn holds function responses → a text quoting them;
 - functions are declared (mode not NONE) → a call of the first one (or the first allowed
   name), args filled from its schema; models with "parallel" in the name call the first two;
-- otherwise a text echoing the last user text (a JSON object when JSON output is asked).
+- otherwise a text echoing the last user text (a JSON object when JSON output is asked);
+- models with "script" in the name play `scripted_model`'s agent session instead.
 Thinking models (`gemini-2.5*`, `gemini-3*`, names with "thinking") sign their output:
 the first call of a step, or the last text part (in streams an empty final text part).
 Strict ones (all but 2.5) also return call ids and reject a current-turn call without its
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.fakes import scripted_model as script
 from tests.fakes.gemini_validate import normalize, validate
 from tests.fakes.openai_upstream import RecordedRequest
 from tests.fakes.server import LoopbackServer
@@ -163,12 +165,17 @@ class FakeGemini(LoopbackServer):
         elif thinking:
             thoughts = 5
         calls = self._calls(model, body) if last["role"] == "user" and user_text else []
+        move = None
+        if "script" in model:  # an agent session (tests/fakes/scripted_model.py)
+            names = [d["name"] for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+            move = script.offered(script.decide(script.steps_from_gemini(contents)), names)
+            calls = self._decorate(model, [{"name": move.tool, "args": move.args}] if move.tool else [])
         finish = "STOP"
         if calls:
             parts += calls
             out_tokens = sum(len(orjson.dumps(c).split(b",")) for c in calls) + 3
         else:
-            text = self._text(contents, user_text, gen)
+            text = move.text if move is not None else self._text(contents, user_text, gen)
             words = text.split(" ")
             limit = gen.get("maxOutputTokens")
             if isinstance(limit, int) and len(words) > limit:
@@ -194,9 +201,13 @@ class FakeGemini(LoopbackServer):
         if allowed:
             decls = [d for d in decls if d["name"] in allowed]
         chosen = decls[:2] if "parallel" in model else decls[:1]
+        return self._decorate(model, [{"name": d["name"], "args": _args(d.get("parametersJsonSchema")
+                                                                          or d.get("parameters"))} for d in chosen])
+
+    def _decorate(self, model: str, calls: list[Json]) -> list[Json]:
+        """Function-call parts as the model gives them: with ids and a signature where it would."""
         out: list[Json] = []
-        for i, d in enumerate(chosen):
-            fc: Json = {"name": d["name"], "args": _args(d.get("parametersJsonSchema") or d.get("parameters"))}
+        for i, fc in enumerate(calls):
             if self._strict(model):
                 with self._lock:
                     fc["id"] = f"fc{self._counter:04d}x{i}"

@@ -1,0 +1,264 @@
+"""A scripted fake model that drives a real coding agent (Codex) through one known session.
+
+Each answer is chosen by what the request's history contains, not by a counter, so retries,
+resumes and any client (or translator) in between get the same answer for the same state:
+
+1. the last user turn has no tool results yet → call `exec_command` with `CMD`;
+2. one result, and it shows the command's output → call `apply_patch` with `PATCH`
+   (a custom tool with the raw patch on the Responses API; a function with one string
+   `input` where a translator turned the custom tool into a function);
+3. two results, the second a successful patch → the final text `FINAL`;
+4. a user turn that follows an earlier assistant answer (`codex exec resume`) → `RESUMED`.
+
+A step that did not go as scripted gets a text saying what went wrong, which the test then
+shows. `decide` works on neutral `Step`s; `steps_from_*` read each API's history, so the
+Anthropic and Gemini fakes play the same script (models with "script" in the name).
+
+`ScriptedModel` serves the OpenAI faces: `POST /v1/responses` (JSON or SSE, with reasoning
+items carrying `encrypted_content`, and item ids; `issued` keeps every output item for
+round-trip checks) and `POST /v1/chat/completions` (a strict chat-only host, validated
+like `chat_upstream.FakeChatHost`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tests.fakes import chat_upstream as chat
+from tests.fakes import openai_payloads as P
+from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
+
+__all__ = ["CMD", "FINAL", "MARK", "PATCH", "RESUMED", "SEED", "Move", "ScriptedModel", "Step", "decide"]
+
+Json = dict[str, Any]
+
+MARK = "hello-from-agent"
+CMD = f"echo {MARK} | tee ran.txt"
+SEED = "status: draft\n"  # notes.txt before the patch
+PATCH = ("*** Begin Patch\n*** Update File: notes.txt\n@@\n-status: draft\n+status: final\n"
+         "*** Add File: added.txt\n+added by the agent\n*** End Patch\n")
+FINAL = f"All done: the command printed {MARK} and notes.txt now says final."
+RESUMED = "Resumed: the work is still done."
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "user" | "assistant" | "call" | "result"
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Move:
+    tool: str = ""  # a call of this tool, or else the text
+    args: Json = field(default_factory=dict)  # function arguments; apply_patch gets {"input": PATCH}
+    text: str = ""
+
+    @property
+    def patch(self) -> str:
+        return str(self.args.get("input", ""))
+
+
+def decide(steps: list[Step]) -> Move:
+    """The script: the next move for a history."""
+    users = [i for i, s in enumerate(steps) if s.kind == "user"]
+    last_user = users[-1] if users else -1
+    if any(s.kind == "assistant" for s in steps[:last_user]):
+        return Move(text=RESUMED)
+    results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
+    if not results:
+        return Move(tool="exec_command", args={"cmd": CMD})
+    if len(results) == 1:
+        if MARK not in results[0]:
+            return Move(text=f"Script broken: the command did not print {MARK}: {results[0][:300]}")
+        return Move(tool="apply_patch", args={"input": PATCH})
+    if "Success" not in results[1]:
+        return Move(text=f"Script broken: the patch did not apply: {results[1][:300]}")
+    return Move(text=FINAL)
+
+
+def _text(content: Any) -> str:
+    """Text of a string or a list of parts in any of the APIs' shapes."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def steps_from_responses(items: Any) -> list[Step]:
+    if isinstance(items, str):
+        return [Step("user", items)]
+    steps: list[Step] = []
+    for it in items or []:
+        kind, role = it.get("type", "message"), it.get("role")
+        if kind == "message" and role in ("user", "assistant"):
+            steps.append(Step(role, _text(it.get("content"))))
+        elif kind in ("function_call", "custom_tool_call"):
+            steps.append(Step("call", str(it.get("name"))))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            steps.append(Step("result", _text(it.get("output"))))
+    return steps
+
+
+def steps_from_chat(messages: list[Json]) -> list[Step]:
+    steps: list[Step] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "user":
+            steps.append(Step("user", _text(m.get("content"))))
+        elif role == "assistant":
+            if text := _text(m.get("content")).strip():
+                steps.append(Step("assistant", text))
+            steps += [Step("call", str(c["function"]["name"])) for c in m.get("tool_calls") or []]
+        elif role == "tool":
+            steps.append(Step("result", _text(m.get("content"))))
+    return steps
+
+
+def steps_from_anthropic(messages: list[Json]) -> list[Step]:
+    steps: list[Step] = []
+    for m in messages:
+        blocks = [{"type": "text", "text": m["content"]}] if isinstance(m.get("content"), str) else m.get("content")
+        for b in blocks or []:
+            kind = b.get("type")
+            if kind == "text" and b.get("text", "").strip():
+                steps.append(Step("user" if m.get("role") == "user" else "assistant", b["text"]))
+            elif kind == "tool_use":
+                steps.append(Step("call", str(b.get("name"))))
+            elif kind == "tool_result":
+                steps.append(Step("result", _text(b.get("content"))))
+    return steps
+
+
+def steps_from_gemini(contents: list[Json]) -> list[Step]:
+    steps: list[Step] = []
+    for c in contents:
+        for p in c.get("parts") or []:
+            if "functionCall" in p:
+                steps.append(Step("call", str(p["functionCall"].get("name"))))
+            elif "functionResponse" in p:
+                steps.append(Step("result", orjson.dumps(p["functionResponse"].get("response")).decode()))
+            elif p.get("text", "").strip() and not p.get("thought"):
+                steps.append(Step("user" if c.get("role") == "user" else "assistant", p["text"]))
+    return steps
+
+
+def offered(move: Move, names: list[str]) -> Move:
+    """The move itself, or a text saying that the client did not offer its tool."""
+    if not move.tool or move.tool in names:
+        return move
+    return Move(text=f"Script broken: no tool {move.tool!r} offered (got {', '.join(names)})")
+
+
+# -- the Responses face ----------------------------------------------------------------------------
+
+def response_output(body: Json, h: str) -> list[Json]:
+    tools = {str(t.get("name")): t for t in body.get("tools") or [] if t.get("name")}
+    move = offered(decide(steps_from_responses(body.get("input"))), list(tools))
+    out: list[Json] = []
+    if body.get("reasoning"):
+        # Opaque to the client: it must come back on the next call exactly as given.
+        secret = base64.b64encode(hashlib.sha256(b"script:" + h.encode()).digest()).decode()
+        out.append({"id": f"rs_{h[:24]}", "type": "reasoning",
+                    "summary": [{"type": "summary_text", "text": f"**Next step** {move.tool or 'answer'}"}],
+                    "encrypted_content": f"gAAAAB{secret}"})
+    if move.tool and tools[move.tool].get("type") == "custom":
+        out.append({"id": f"ctc_{h[:24]}", "type": "custom_tool_call", "status": "completed",
+                    "call_id": f"call_{h[24:40]}", "name": move.tool, "input": move.patch})
+    elif move.tool:
+        out.append({"id": f"fc_{h[:24]}", "type": "function_call", "status": "completed",
+                    "call_id": f"call_{h[24:40]}", "name": move.tool, "arguments": orjson.dumps(move.args).decode()})
+    else:
+        out.append({"id": f"msg_{h[:24]}", "type": "message", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": move.text, "annotations": [], "logprobs": []}]})
+    return out
+
+
+def chat_answer(body: Json) -> chat.Answer:
+    names = [str(t["function"]["name"]) for t in body.get("tools") or []]
+    move = offered(decide(steps_from_chat(body["messages"])), names)
+    if not move.tool:
+        return chat.Answer(text=move.text)
+    h = hashlib.sha256(orjson.dumps(body["messages"])).hexdigest()
+    return chat.Answer(call=(f"call_{h[:20]}", move.tool, orjson.dumps(move.args).decode()))
+
+
+@dataclass
+class ScriptedModel(LoopbackServer):
+    api_key: str = "sk-scripted-model"
+    requests: list[RecordedRequest] = field(default_factory=list)
+    issued: list[Json] = field(default_factory=list)  # every output item answered on /v1/responses
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread_name = "scripted-model"
+
+    def _bound(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.issued.clear()
+
+    def bodies(self, path: str) -> list[Json]:
+        with self._lock:
+            return [r.json() for r in self.requests if r.path == path]
+
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
+        app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        return app
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        await self._remember(request)
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return web.Response(status=401, content_type="application/json", body=P.error_body(
+                "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
+        resp: web.StreamResponse = await handler(request)
+        return resp
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(request[REC_KEY].body)
+        h = P.digest(body)
+        output = response_output(body, h)
+        with self._lock:
+            self.issued += output
+        resp = {**P.response_object(body), "output": output}
+        if not body.get("stream"):
+            return web.Response(body=orjson.dumps(resp), content_type="application/json")
+        events = [e for e in P.response_events(resp) if e[0] != "response.fake_unknown_event"]
+        stream = web.StreamResponse(headers={"content-type": "text/event-stream; charset=utf-8"})
+        await stream.prepare(request)
+        for chunk in P.encode_response_events(events):
+            await stream.write(chunk)
+        await stream.write_eof()
+        return stream
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(request[REC_KEY].body)
+        try:
+            chat.validate(body, frozenset({"system", "user", "assistant", "tool"}))
+        except chat.Rejected as e:
+            return web.Response(status=400, content_type="application/json", body=P.error_body(
+                e.message, "invalid_request_error", "invalid_request_error", e.param))
+        answer = chat_answer(body)
+        if not body.get("stream"):
+            return web.Response(body=orjson.dumps(chat.completion(body, answer)), content_type="application/json")
+        stream = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await stream.prepare(request)
+        for chunk in chat.chunks(body, answer):
+            await stream.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await stream.write(b"data: [DONE]\n\n")
+        await stream.write_eof()
+        return stream

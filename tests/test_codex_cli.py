@@ -1,0 +1,224 @@
+"""The real Codex CLI (`codex exec`, npm @openai/codex, pinned in tests/agents) against lockgate.
+
+Path a) of issue 7: a custom provider in an isolated CODEX_HOME's config.toml, HTTPS SSE
+(`supports_websockets = false`). A scripted model (tests/fakes/scripted_model.py) drives one
+agent session per upstream: a shell command, an `apply_patch` edit in the working directory,
+a final answer, then `codex exec resume` adds a turn. Codex always asks for `gpt-5.5` (a slug
+of its bundled catalog, so it offers its full tool set); each upstream has its own gateway,
+where an alias sends that slug to the provider's scripted model (the OpenAI cell passes it
+through as it is).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.fakes import scripted_model as script
+from tests.fakes.scripted_model import ScriptedModel
+from tests.gateway_proc import GatewayProcess
+
+AGENTS = Path(__file__).parent / "agents" / "node_modules"
+CODEX = AGENTS / ".bin" / "codex"
+NATIVE = sorted(AGENTS.glob("@openai/codex-*/vendor/*/bin/codex"))  # the platform package's binary
+
+pytestmark = pytest.mark.skipif(
+    not (CODEX.exists() and NATIVE),
+    reason="Codex CLI not installed: `make install-dev` runs `npm ci` in tests/agents (needs node and npm)")
+
+MODEL = "gpt-5.5"
+KEY_ENV = "LOCKGATE_TEST_KEY"
+PROMPT = "Run the greeting command, then update notes.txt, then tell me what you did."
+RESUME_PROMPT = "Is the work still done?"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    provider: str  # the gateway's provider table
+    provider_api: str  # what the log row should say the provider was sent
+    alias: str  # the gateway's alias for gpt-5.5 ("" = passthrough by model pattern)
+
+
+UPSTREAMS = {
+    "openai-responses": Upstream("openai", "responses", ""),
+    "chat-only": Upstream("local", "chat", "local/local-codex-script"),
+    "anthropic": Upstream("claude", "messages", "claude/claude-codex-script"),
+    "gemini": Upstream("gem", "gemini", "gem/gemini-3-codex-script"),
+}
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedModel]:
+    with ScriptedModel() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def codex_gateway(gateway_factory: Callable[..., GatewayProcess], scripted: ScriptedModel,
+                  fakes: dict[str, Any]) -> Callable[[str], GatewayProcess]:
+    """One gateway per upstream, started when a test first needs it."""
+    made: dict[str, GatewayProcess] = {}
+
+    def get(name: str) -> GatewayProcess:
+        if name not in made:
+            up = UPSTREAMS[name]
+            alias = f'"{MODEL}" = "{up.alias}"' if up.alias else ""
+            config = f"""
+[log]
+flush_interval = 0.05
+
+[upstream]
+connect_timeout = 2
+read_timeout = 20
+
+[providers.openai]
+base_url = "{scripted.url}"
+api_key_env = "SCRIPTED_KEY"
+apis = ["responses"]
+models = ["gpt-*"]
+
+[providers.local]
+base_url = "{scripted.url}"
+api_key_env = "SCRIPTED_KEY"
+apis = ["chat"]
+models = ["local-*"]
+
+[providers.claude]
+type = "anthropic"
+base_url = "{fakes['anthropic'].url}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
+models = ["claude-*"]
+
+[providers.gem]
+type = "gemini"
+base_url = "{fakes['gemini'].base_url}"
+apis = ["gemini"]
+api_key_env = "FAKE_GEMINI_KEY"
+models = ["gemini-*"]
+
+[aliases]
+{alias}
+"""
+            made[name] = gateway_factory(config=config, env={
+                "SCRIPTED_KEY": scripted.api_key, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
+                "FAKE_GEMINI_KEY": fakes["gemini"].api_key})
+        return made[name]
+
+    return get
+
+
+def codex_home(tmp: Path, gw: GatewayProcess) -> Path:
+    home = tmp / "codex-home"
+    home.mkdir()
+    # Retries off: Codex's defaults turn one gateway error into ~25 s of retrying (6 stream
+    # attempts x 5 requests); here a failure should show at once.
+    (home / "config.toml").write_text(f"""
+model = "{MODEL}"
+model_provider = "lockgate"
+approval_policy = "never"
+sandbox_mode = "danger-full-access"
+check_for_update_on_startup = false
+
+[model_providers.lockgate]
+name = "lockgate"
+base_url = "{gw.url}"
+env_key = "{KEY_ENV}"
+wire_api = "responses"
+supports_websockets = false
+stream_max_retries = 0
+request_max_retries = 0
+""", encoding="utf-8")
+    return home
+
+
+@dataclass
+class Run:
+    rc: int
+    events: list[dict[str, Any]]
+    stderr: str
+    last: str  # the final message, from -o
+
+    def items(self, kind: str) -> list[dict[str, Any]]:
+        return [e["item"] for e in self.events if e.get("type") == "item.completed" and e["item"].get("type") == kind]
+
+
+def codex(home: Path, work: Path, key: str, *args: str) -> Run:
+    out = home / "last.txt"
+    out.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_", "LOCKGATE_"))}
+    env.update({"CODEX_HOME": str(home), "HOME": str(home), KEY_ENV: key, "RUST_LOG": "warn", "NO_COLOR": "1"})
+    # exec's own options go before `resume` (the subcommand takes no -C).
+    cmd = [str(CODEX), "exec", "--json", "--skip-git-repo-check", "-C", str(work), "-o", str(out), *args]
+    proc = subprocess.run(cmd, cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=50)
+    events = [orjson.loads(line) for line in proc.stdout.splitlines() if line.startswith(b"{")]
+    return Run(proc.returncode, events, proc.stderr.decode(errors="replace"),
+               out.read_text(encoding="utf-8") if out.exists() else "")
+
+
+def explain(run: Run, gw: GatewayProcess) -> str:
+    return (f"codex rc={run.rc}\nstderr:\n{run.stderr[-3000:]}\nevents:\n{run.events[-6:]}\n"
+            f"gateway:\n{gw.output()[-2000:]}")
+
+
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+def test_codex_exec_session(upstream: str, codex_gateway: Callable[[str], GatewayProcess],
+                            scripted: ScriptedModel, tmp_path: Path) -> None:
+    gw = codex_gateway(upstream)
+    before = len(gw.rows())
+    scripted.clear()
+    home, work = codex_home(tmp_path, gw), tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text(script.SEED, encoding="utf-8")
+
+    first = codex(home, work, gw.key, PROMPT)
+    assert first.rc == 0, explain(first, gw)
+    # Turn 1: the shell command ran in the working directory, and Codex reported it.
+    assert (work / "ran.txt").read_text(encoding="utf-8") == f"{script.MARK}\n"
+    commands = first.items("command_execution")
+    assert [c["exit_code"] for c in commands] == [0] and script.MARK in commands[0]["aggregated_output"]
+    # Turn 2: the patch changed one file and added another, exactly as written.
+    assert (work / "notes.txt").read_text(encoding="utf-8") == "status: final\n"
+    assert (work / "added.txt").read_text(encoding="utf-8") == "added by the agent\n"
+    assert [c["status"] for c in first.items("file_change")] == ["completed"]
+    # Turn 3: the final text.
+    assert first.last.strip() == script.FINAL, explain(first, gw)
+    assert [m["text"] for m in first.items("agent_message")] == [script.FINAL]
+    thread = next(e["thread_id"] for e in first.events if e.get("type") == "thread.started")
+
+    again = codex(home, work, gw.key, "resume", thread, RESUME_PROMPT)
+    assert again.rc == 0, explain(again, gw)
+    assert again.last.strip() == script.RESUMED, explain(again, gw)
+    assert next(e["thread_id"] for e in again.events if e.get("type") == "thread.started") == thread
+
+    # lockgate logged every model call: 3 for the first run, 1 for the resume, all 200.
+    rows = gw.wait_rows(before + 4)[before:]
+    up = UPSTREAMS[upstream]
+    assert [(r["path"], r["status"], r["api"], r["provider"], r["provider_api"], bool(r["translated"]))
+            for r in rows] == [("/v1/responses", 200, "responses", up.provider, up.provider_api,
+                                upstream != "openai-responses")] * 4, gw.output()[-2000:]
+    assert all(r["stream"] and r["input_tokens"] and r["output_tokens"] for r in rows)
+    assert all(r["model_requested"] == MODEL for r in rows)
+    if upstream == "openai-responses":
+        assert_round_trip(scripted)
+
+
+def assert_round_trip(scripted: ScriptedModel) -> None:
+    """On passthrough, Codex got the upstream's reasoning and call items unchanged (ids and
+    encrypted_content) and sent them back the same way on every later call."""
+    bodies = scripted.bodies("/v1/responses")
+    assert len(bodies) == 4
+    echoed = {it.get("id"): it for it in bodies[-1]["input"] if isinstance(it, dict)}
+    issued = scripted.issued
+    assert len(issued) == 8  # a reasoning item and a call or a message per answer
+    for item in issued[:-2]:  # all but the resume's answer come back in the resume's request
+        back = echoed.get(item["id"])
+        assert back is not None, f"{item['id']} not sent back"
+        for k in ("type", "encrypted_content", "call_id", "name", "input", "arguments"):
+            assert back.get(k) == item.get(k), (k, item, back)
