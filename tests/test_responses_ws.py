@@ -284,3 +284,24 @@ def test_frames_are_not_mutated_by_history(gw: GatewayProcess, fake: FakeOpenAI)
         completed(turn(ws, create("gpt-5-mini", [user("branch b")], r1["id"])))
         sent = fake.requests[-1].json()["input"]
     assert sent[: len(base)] == base and sent[-1] == user("branch b") and len(sent) == len(base) + 2
+
+
+def test_broken_stream_fails_and_is_not_chainable(plain: GatewayProcess) -> None:
+    with open_ws(plain) as ws:
+        events = turn(ws, create("fake-drop", [user("hi")]))
+        failed = events[-1]
+        assert failed["type"] == "response.failed"
+        assert failed["response"]["error"]["code"] == "upstream_incomplete_stream"
+        again = turn(ws, create("fake-drop", [user("more")], failed["response"]["id"]))
+        assert again[-1]["error"]["code"] == "previous_response_not_found"
+
+
+def test_big_frame_and_long_chain(gw: GatewayProcess, fake: FakeOpenAI) -> None:
+    """Frames above websockets' 1 MiB default are taken (the limit is server.max_body_bytes)."""
+    big = "x" * (3 * 1024 * 1024)
+    with open_ws(gw) as ws:
+        prev = completed(turn(ws, create("gpt-5-mini", [user(big)])))["id"]
+        for i in range(5):
+            prev = completed(turn(ws, create("gpt-5-mini", [user(f"turn {i}")], prev)))["id"]
+        sent = fake.requests[-1].json()["input"]
+    assert sent[0] == user(big) and len(sent) == 11 and sent[-1] == user("turn 4")

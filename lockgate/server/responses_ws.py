@@ -60,17 +60,20 @@ class _Done:
 
 
 async def refuse(scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
-    """Answer the upgrade with an HTTP error (a close code where the server cannot)."""
+    """Answer an upgrade with an HTTP error instead of a socket."""
     msg = await receive()
-    if msg["type"] != "websocket.connect":
-        return
+    if msg["type"] == "websocket.connect":
+        await _reject(scope, send, status, body)
+
+
+async def _reject(scope: Scope, send: Send, status: int, body: bytes, reason: str = "") -> None:
     extensions: dict[str, Any] = scope.get("extensions") or {}
     if "websocket.http.response" in extensions:
         await send({"type": "websocket.http.response.start", "status": status,
                     "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
         await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008})  # policy violation
+    else:  # the server cannot send a status: close with "policy violation" (the client sees 403)
+        await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
 
 
 class ResponsesSocket:
@@ -87,7 +90,7 @@ class ResponsesSocket:
         try:
             await self._authenticate(scope["headers"])
         except GatewayError as exc:
-            await _deny(scope, send, exc)
+            await _reject(scope, send, exc.status, exc.openai_body(), exc.message)
             return
         await send({"type": "websocket.accept"})
         await _Connection(scope, receive, send, self._turn).run()
@@ -108,17 +111,6 @@ class ResponsesSocket:
             await self._ctx.authenticate(authz, xkey)
 
 
-async def _deny(scope: Scope, send: Send, exc: GatewayError) -> None:
-    extensions: dict[str, Any] = scope.get("extensions") or {}
-    if "websocket.http.response" in extensions:
-        body = exc.openai_body()
-        await send({"type": "websocket.http.response.start", "status": exc.status,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
-        await send({"type": "websocket.http.response.body", "body": body})
-    else:
-        await send({"type": "websocket.close", "code": 1008, "reason": exc.message[:120]})
-
-
 class _Connection:
     """One accepted socket: a reader task queues frames; turns run one after another."""
 
@@ -128,7 +120,7 @@ class _Connection:
         self._send = send
         self._turn = turn
         self._frames: asyncio.Queue[str | None] = asyncio.Queue()
-        self._closed = asyncio.Event()
+        self.closed = asyncio.Event()
         self._history: OrderedDict[str, _Done] = OrderedDict()
         self._headers = [(n, v) for n, v in scope["headers"] if n not in _SOCKET_HEADERS
                          and not (n == b"openai-beta" and v.startswith(b"responses_websockets"))]
@@ -156,36 +148,36 @@ class _Connection:
                 elif msg["type"] == "websocket.disconnect":
                     return
         finally:
-            self._closed.set()
+            self.closed.set()
             self._frames.put_nowait(None)
 
-    async def _emit(self, event: dict[str, Any] | bytes) -> None:
-        if self._closed.is_set():
+    async def emit(self, event: dict[str, Any] | bytes) -> None:
+        if self.closed.is_set():
             return
         data = event if isinstance(event, bytes) else orjson.dumps(event)
         try:
             await self._send({"type": "websocket.send", "text": data.decode()})
         except Exception:  # the client went away between two frames
-            self._closed.set()
+            self.closed.set()
 
     async def _frame(self, text: str) -> None:
         try:
             frame = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            await self._emit(_error(400, "invalid_json", f"The frame is not valid JSON: {exc}."))
+            await self.emit(_error(400, "invalid_json", f"The frame is not valid JSON: {exc}."))
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
         if kind == "response.processed":  # Codex's acknowledgement of a completed response
             return
         if kind != "response.create":
-            await self._emit(_error(400, "unknown_event_type", f"Unsupported event type {kind!r}; send "
+            await self.emit(_error(400, "unknown_event_type", f"Unsupported event type {kind!r}; send "
                                     "`response.create` frames.", param="type"))
             return
         try:
             await self._create(frame)
         except Exception as exc:  # a bug must end this turn, not the connection
             log.exception("WebSocket turn failed")
-            await self._emit(_error(500, "server_error", f"lockgate could not run this turn: {exc}",
+            await self.emit(_error(500, "server_error", f"lockgate could not run this turn: {exc}",
                                     kind="server_error"))
 
     async def _create(self, frame: dict[str, Any]) -> None:
@@ -195,7 +187,7 @@ class _Connection:
         if prev_id is not None:
             done = self._history.get(prev_id) if isinstance(prev_id, str) else None
             if done is None:
-                await self._emit(_error(400, "previous_response_not_found",
+                await self.emit(_error(400, "previous_response_not_found",
                                         f"Previous response with id '{prev_id}' not found on this connection. "
                                         "Send the full input without previous_response_id.",
                                         param="previous_response_id"))
@@ -226,9 +218,9 @@ class _Connection:
         rid = "resp_" + secrets.token_hex(16)
         resp: dict[str, Any] = {"id": rid, "object": "response", "created_at": int(time.time()),
                                 "status": "in_progress", "model": model, "output": [], "usage": None}
-        await self._emit({"type": "response.created", "sequence_number": 0, "response": resp})
+        await self.emit({"type": "response.created", "sequence_number": 0, "response": resp})
         done = {**resp, "status": "completed", "usage": _ZERO_USAGE}
-        await self._emit({"type": "response.completed", "sequence_number": 1, "response": done})
+        await self.emit({"type": "response.completed", "sequence_number": 1, "response": done})
         self._remember(rid, _Done(model, full))
 
     def _remember(self, rid: str, done: _Done) -> None:
@@ -288,7 +280,7 @@ class _Turn:
         if not self._sent_body:
             self._sent_body = True
             return {"type": "http.request", "body": self._body, "more_body": False}
-        await self._conn._closed.wait()  # the handler's disconnect watch waits here
+        await self._conn.closed.wait()  # the handler's disconnect watch waits here
         return {"type": "http.disconnect"}
 
     async def send(self, msg: Message) -> None:
@@ -321,7 +313,7 @@ class _Turn:
                 event = None
             if isinstance(event, dict):
                 self._note(event.get("type") or kind, event)
-        await self._conn._emit(data)
+        await self._conn.emit(data)
 
     def _note(self, kind: str | None, event: dict[str, Any]) -> None:
         resp = event.get("response")
@@ -347,7 +339,7 @@ class _Turn:
         if self._status < 300 and isinstance(parsed, dict) and parsed.get("object") == "response":
             # A JSON response where a stream was asked for: still one completed event.
             self._note("response.completed", {"response": parsed})
-            await self._conn._emit({"type": "response.completed", "sequence_number": 0, "response": parsed})
+            await self._conn.emit({"type": "response.completed", "sequence_number": 0, "response": parsed})
             return
         err = parsed.get("error") if isinstance(parsed, dict) else None
         if not isinstance(err, dict):
@@ -356,7 +348,7 @@ class _Turn:
         retry = next((v for n, v in self._headers if n.lower() == b"retry-after"), None)
         if retry is not None:
             event["headers"] = {"retry-after": retry.decode("latin-1")}
-        await self._conn._emit(event)
+        await self._conn.emit(event)
 
     def result(self) -> tuple[str, list[Any]] | None:
         if self._terminal not in ("response.completed", "response.incomplete") or self._response_id is None:
