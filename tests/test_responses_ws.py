@@ -7,6 +7,7 @@ Frames are what Codex 0.169 / the Python SDK 0.163 send (tests/golden/openai_res
 from __future__ import annotations
 
 import copy
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from tests.fakes.openai_upstream import FakeOpenAI
@@ -305,3 +306,17 @@ def test_big_frame_and_long_chain(gw: GatewayProcess, fake: FakeOpenAI) -> None:
             prev = completed(turn(ws, create("gpt-5-mini", [user(f"turn {i}")], prev)))["id"]
         sent = fake.requests[-1].json()["input"]
     assert sent[0] == user(big) and len(sent) == 11 and sent[-1] == user("turn 4")
+
+
+def test_shutdown_closes_open_sockets(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    own = gateway_factory()
+    ws = open_ws(own)
+    assert completed(turn(ws, create("gpt-5-mini", [user("hi")])))["status"] == "completed"
+    t0 = time.monotonic()
+    assert own.terminate(timeout=15) in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM when done
+    assert "Application shutdown complete" in own.output()
+    assert time.monotonic() - t0 < 5, "an idle socket must not hold the shutdown back"
+    with pytest.raises(ConnectionClosed) as info:
+        ws.recv(timeout=5)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1012  # "service restart": Codex reconnects
+    ws.close()
