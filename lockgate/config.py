@@ -53,6 +53,7 @@ class ServerSettings(_Section):
     workers: int = Field(1, ge=1, le=64)
     shutdown_timeout: float = Field(30.0, ge=0)
     key_refresh_interval: float = Field(5.0, gt=0)
+    websockets: bool = True  # WebSocket mode of /v1/responses; off: the upgrade gets 426 (Codex uses HTTPS)
 
 
 class DatabaseSettings(_Section):

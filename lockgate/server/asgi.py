@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
 
@@ -19,6 +18,7 @@ from lockgate.server.headers import id_headers
 from lockgate.server.ids import new_request_id
 from lockgate.server.model_list import model_body, model_list_body
 from lockgate.server.passthrough import Endpoint, Passthrough
+from lockgate.server.responses_ws import ResponsesSocket, refuse
 
 __all__ = ["GatewayApp"]
 
@@ -64,13 +64,16 @@ class GatewayApp:
         if metrics is not None:
             self._routes[("GET", "/metrics")] = metrics  # Prometheus (server/metrics_route.py)
         self._paths = {path for _, path in self._routes}
+        # WebSocket mode of /v1/responses (server/responses_ws.py): each turn runs the POST handler.
+        self._socket = ResponsesSocket(ctx, self._routes[("POST", "/v1/responses")]) \
+            if ctx.settings.server.websockets else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await self._refuse_websocket(scope, receive, send)
+            await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -135,18 +138,17 @@ class GatewayApp:
         body = orjson.dumps({"status": "ready" if ok else "not ready"})
         await send_bytes(send, 200 if ok else 503, body, JSON_HEADERS)
 
-    async def _refuse_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Codex tries a WebSocket first and falls back to HTTPS at once on 426.
-        await receive()  # websocket.connect
-        extensions: dict[str, Any] = scope.get("extensions") or {}
-        body = NotFound("WebSocket mode is not enabled on this gateway; use HTTPS.",
-                        code="websocket_not_supported").openai_body()
-        if "websocket.http.response" in extensions:
-            await send({"type": "websocket.http.response.start", "status": 426,
-                        "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
-            await send({"type": "websocket.http.response.body", "body": body})
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/v1/responses" and self._socket is not None:
+            await self._socket(scope, receive, send)
+        elif self._socket is None:
+            # Codex tries a WebSocket first and falls back to HTTPS at once on 426.
+            body = NotFound("WebSocket mode is off on this gateway (server.websockets); use HTTPS.",
+                            code="websocket_not_supported").openai_body()
+            await refuse(scope, receive, send, 426, body)
         else:
-            await send({"type": "websocket.close", "code": 1008})
+            body = NotFound(f"Unknown WebSocket URL: {scope['path']}.", code="unknown_url").openai_body()
+            await refuse(scope, receive, send, 404, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
