@@ -18,4 +18,4 @@ for await (const event of events) {
   if (event.type === "turn.completed") seen.push({ usage: event.usage });
 }
 console.log(JSON.stringify({ threadId: thread.id, first: { final: first.finalResponse, usage: first.usage,
-  items: first.items.map((i) => i.type) }, second: { final, events: seen } }));
+  items: first.items.map((i) => i.type), errors: first.items.filter((i) => i.type === "error").map((i) => i.message) }, second: { final, events: seen } }));
