@@ -10,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from lockgate.store.db import migrate, open_engine
+from tests import codex_env
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.bedrock_upstream import FakeBedrock
 from tests.fakes.chat_upstream import FakeChatHost
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.fakes.openai_upstream import FakeOpenAI
+from tests.fakes.scripted_model import ScriptedModel
 from tests.gateway_proc import GatewayProcess
 from tests.query_data import Logged, populate
 
@@ -155,3 +157,28 @@ def gateway(gateway_factory: Callable[..., GatewayProcess]) -> GatewayProcess:
 def logged(gateway_factory: Callable[..., GatewayProcess]) -> Logged:
     """A gateway of its own with a small known request log (tests/query_data.py); read-only."""
     return populate(gateway_factory())
+
+
+@pytest.fixture(scope="session")
+def scripted() -> Iterator[ScriptedModel]:
+    """The scripted model the Codex tests drive (tests/fakes/scripted_model.py)."""
+    with ScriptedModel() as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def codex_gateway(gateway_factory: Callable[..., GatewayProcess], scripted: ScriptedModel,
+                  fakes: dict[str, Any]) -> Callable[..., GatewayProcess]:
+    """A gateway per (upstream, WebSockets on/off) whose `gpt-5.5` reaches the scripted model
+    through that upstream (tests/codex_env.py), started when a test first needs it."""
+    made: dict[tuple[str, bool], GatewayProcess] = {}
+
+    def get(name: str, websockets: bool = True) -> GatewayProcess:
+        if (name, websockets) not in made:
+            made[(name, websockets)] = gateway_factory(
+                config=codex_env.gateway_config(scripted, fakes, name, websockets),
+                env={"SCRIPTED_KEY": scripted.api_key, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
+                     "FAKE_GEMINI_KEY": fakes["gemini"].api_key})
+        return made[(name, websockets)]
+
+    return get

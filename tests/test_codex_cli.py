@@ -15,7 +15,7 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.codex_env import MODEL, PROMPT, RESUME_PROMPT, UPSTREAMS
 from tests.fakes import scripted_model as script
 from tests.fakes.scripted_model import ScriptedModel
 from tests.gateway_proc import GatewayProcess
@@ -37,105 +38,34 @@ needs_codex = pytest.mark.skipif(
     reason="Codex CLI not installed: `make install-dev` runs `npm ci` in tests/agents (needs node and npm)")
 GOLDEN = Path(__file__).parent / "golden" / "openai_responses" / "codex"
 
-MODEL = "gpt-5.5"
 KEY_ENV = "LOCKGATE_TEST_KEY"
-PROMPT = "Run the greeting command, then update notes.txt, then tell me what you did."
-RESUME_PROMPT = "Is the work still done?"
 
 
-@dataclass(frozen=True)
-class Upstream:
-    provider: str  # the gateway's provider table
-    provider_api: str  # what the log row should say the provider was sent
-    alias: str  # the gateway's alias for gpt-5.5 ("" = passthrough by model pattern)
-
-
-UPSTREAMS = {
-    "openai-responses": Upstream("openai", "responses", ""),
-    "chat-only": Upstream("local", "chat", "local/local-codex-script"),
-    "anthropic": Upstream("claude", "messages", "claude/claude-codex-script"),
-    "gemini": Upstream("gem", "gemini", "gem/gemini-3-codex-script"),
-}
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedModel]:
-    with ScriptedModel() as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def codex_gateway(gateway_factory: Callable[..., GatewayProcess], scripted: ScriptedModel,
-                  fakes: dict[str, Any]) -> Callable[[str], GatewayProcess]:
-    """One gateway per upstream, started when a test first needs it."""
-    made: dict[str, GatewayProcess] = {}
-
-    def get(name: str) -> GatewayProcess:
-        if name not in made:
-            up = UPSTREAMS[name]
-            alias = f'"{MODEL}" = "{up.alias}"' if up.alias else ""
-            config = f"""
-[log]
-flush_interval = 0.05
-
-[upstream]
-connect_timeout = 2
-read_timeout = 20
-
-[providers.openai]
-base_url = "{scripted.url}"
-api_key_env = "SCRIPTED_KEY"
-apis = ["responses"]
-models = ["gpt-*"]
-
-[providers.local]
-base_url = "{scripted.url}"
-api_key_env = "SCRIPTED_KEY"
-apis = ["chat"]
-models = ["local-*"]
-
-[providers.claude]
-type = "anthropic"
-base_url = "{fakes['anthropic'].url}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-models = ["claude-*"]
-
-[providers.gem]
-type = "gemini"
-base_url = "{fakes['gemini'].base_url}"
-apis = ["gemini"]
-api_key_env = "FAKE_GEMINI_KEY"
-models = ["gemini-*"]
-
-[aliases]
-{alias}
-"""
-            made[name] = gateway_factory(config=config, env={
-                "SCRIPTED_KEY": scripted.api_key, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key,
-                "FAKE_GEMINI_KEY": fakes["gemini"].api_key})
-        return made[name]
-
-    return get
-
-
-def codex_home(tmp: Path, gw: GatewayProcess) -> Path:
+def codex_home(tmp: Path, gw: GatewayProcess, client: str = "a-sse") -> Path:
+    """An isolated CODEX_HOME. Path a: a custom provider (`supports_websockets` per transport).
+    Path b: the built-in provider with `openai_base_url` (it always tries the WebSocket first;
+    the transport is then chosen by the gateway: with WebSockets off it answers 426)."""
     home = tmp / "codex-home"
     home.mkdir()
-    # Retries off: Codex's defaults turn one gateway error into ~25 s of retrying (6 stream
-    # attempts x 5 requests); here a failure should show at once.
-    (home / "config.toml").write_text(f"""
+    common = f"""
 model = "{MODEL}"
-model_provider = "lockgate"
 approval_policy = "never"
 sandbox_mode = "workspace-write"
 check_for_update_on_startup = false
+"""
+    if client.startswith("b-"):
+        (home / "config.toml").write_text(common + f'openai_base_url = "{gw.url}"\n', encoding="utf-8")
+        return home
+    # Retries off: Codex's defaults turn one gateway error into ~25 s of retrying (6 stream
+    # attempts x 5 requests); here a failure should show at once.
+    (home / "config.toml").write_text(common + f"""model_provider = "lockgate"
 
 [model_providers.lockgate]
 name = "lockgate"
 base_url = "{gw.url}"
 env_key = "{KEY_ENV}"
 wire_api = "responses"
-supports_websockets = false
+supports_websockets = {"true" if client == "a-ws" else "false"}
 stream_max_retries = 0
 request_max_retries = 0
 """, encoding="utf-8")
@@ -149,10 +79,12 @@ class Run:
     stderr: str
     last: str  # the final message, from -o
 
-    def errors(self) -> list[str]:
+    def errors(self, websocket_refused: bool = False) -> list[str]:
         """Codex's ERROR log lines: it logs protocol trouble (an event it cannot place, a
-        WebSocket it could not open) and carries on, so rc 0 alone proves too little."""
-        return [line for line in self.stderr.splitlines() if re.search(r"\bERROR\b", line)]
+        WebSocket it could not open) and carries on, so rc 0 alone proves too little. With
+        `websocket_refused`, the one expected line (the 426 it falls back to HTTPS on) is not one."""
+        return [line for line in self.stderr.splitlines() if re.search(r"\bERROR\b", line)
+                and not (websocket_refused and "responses_websocket" in line)]
 
     def items(self, kind: str) -> list[dict[str, Any]]:
         return [e["item"] for e in self.events if e.get("type") == "item.completed" and e["item"].get("type") == kind]
@@ -162,7 +94,9 @@ def codex(home: Path, work: Path, key: str, *args: str) -> Run:
     out = home / "last.txt"
     out.unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_", "LOCKGATE_"))}
-    env.update({"CODEX_HOME": str(home), "HOME": str(home), KEY_ENV: key, "RUST_LOG": "warn", "NO_COLOR": "1"})
+    # CODEX_API_KEY: the key of the built-in provider (path b); KEY_ENV: the custom provider's (path a).
+    env.update({"CODEX_HOME": str(home), "HOME": str(home), KEY_ENV: key, "CODEX_API_KEY": key, "RUST_LOG": "warn",
+                "NO_COLOR": "1"})
     # exec's own options go before `resume` (the subcommand takes no -C).
     cmd = [str(CODEX), "exec", "--json", "--skip-git-repo-check", "-C", str(work), "-o", str(out), *args]
     # Its own process group: the npm launcher (node) runs the native binary as a child, and a
@@ -185,19 +119,24 @@ def explain(run: Run, gw: GatewayProcess) -> str:
             f"gateway:\n{gw.output()[-2000:]}")
 
 
+CLIENTS = ["a-sse", "a-ws", "b-sse", "b-ws"]  # path a/b of issue 7 × HTTPS SSE / WebSocket
+
+
 @needs_codex
+@pytest.mark.parametrize("client", CLIENTS)
 @pytest.mark.parametrize("upstream", list(UPSTREAMS))
-def test_codex_exec_session(upstream: str, codex_gateway: Callable[[str], GatewayProcess],
+def test_codex_exec_session(upstream: str, client: str, codex_gateway: Callable[..., GatewayProcess],
                             scripted: ScriptedModel, tmp_path: Path) -> None:
-    gw = codex_gateway(upstream)
+    gw = codex_gateway(upstream, websockets=client.endswith("-ws"))
     before = len(gw.rows())
     scripted.clear()
-    home, work = codex_home(tmp_path, gw), tmp_path / "work"
+    home, work = codex_home(tmp_path, gw, client), tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text(script.SEED, encoding="utf-8")
 
+    refused = client == "b-sse"  # the built-in provider tries the WebSocket; this gateway answers 426
     first = codex(home, work, gw.key, PROMPT)
-    assert first.rc == 0 and not first.errors(), explain(first, gw)
+    assert first.rc == 0 and not first.errors(refused), explain(first, gw)
     # Turn 1: the shell command ran in the working directory, and Codex reported it.
     assert (work / "ran.txt").read_text(encoding="utf-8") == f"{script.MARK}\n"
     commands = first.items("command_execution")
@@ -212,7 +151,7 @@ def test_codex_exec_session(upstream: str, codex_gateway: Callable[[str], Gatewa
     thread = next(e["thread_id"] for e in first.events if e.get("type") == "thread.started")
 
     again = codex(home, work, gw.key, "resume", thread, RESUME_PROMPT)
-    assert again.rc == 0 and not again.errors(), explain(again, gw)
+    assert again.rc == 0 and not again.errors(refused), explain(again, gw)
     assert again.last.strip() == script.RESUMED, explain(again, gw)
     assert next(e["thread_id"] for e in again.events if e.get("type") == "thread.started") == thread
 
@@ -229,7 +168,7 @@ def test_codex_exec_session(upstream: str, codex_gateway: Callable[[str], Gatewa
 
 
 @pytest.mark.parametrize("upstream", list(UPSTREAMS))
-def test_script_turn_one_without_streaming(upstream: str, codex_gateway: Callable[[str], GatewayProcess]) -> None:
+def test_script_turn_one_without_streaming(upstream: str, codex_gateway: Callable[..., GatewayProcess]) -> None:
     """The JSON faces: Codex's captured first request, not streamed, gets the scripted shell call."""
     gw = codex_gateway(upstream)
     before = len(gw.rows())

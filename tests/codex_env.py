@@ -1,0 +1,76 @@
+"""What the Codex end-to-end tests share: the model Codex asks for, the scripted session's
+prompts, and the upstreams a scripted gateway routes to (fixtures in conftest.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fakes.scripted_model import ScriptedModel
+
+MODEL = "gpt-5.5"
+PROMPT = "Run the greeting command, then update notes.txt, then tell me what you did."
+RESUME_PROMPT = "Is the work still done?"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    provider: str  # the gateway's provider table
+    provider_api: str  # what the log row should say the provider was sent
+    alias: str  # the gateway's alias for gpt-5.5 ("" = passthrough by model pattern)
+
+
+UPSTREAMS = {
+    "openai-responses": Upstream("openai", "responses", ""),
+    "chat-only": Upstream("local", "chat", "local/local-codex-script"),
+    "anthropic": Upstream("claude", "messages", "claude/claude-codex-script"),
+    "gemini": Upstream("gem", "gemini", "gem/gemini-3-codex-script"),
+}
+
+
+def gateway_config(scripted: ScriptedModel, fakes: dict[str, Any], upstream: str, websockets: bool) -> str:
+    """A gateway whose `gpt-5.5` reaches the scripted model through `upstream`."""
+    up = UPSTREAMS[upstream]
+    alias = f'"{MODEL}" = "{up.alias}"' if up.alias else ""
+    # The SDKs' default approval mode can start a guardian sub-agent that asks for this slug.
+    review = up.alias or f"{up.provider}/{MODEL}"
+    alias += f'\n"codex-auto-review" = "{review}"'
+    return f"""
+[log]
+flush_interval = 0.05
+
+[server]
+websockets = {"true" if websockets else "false"}
+
+[upstream]
+connect_timeout = 2
+read_timeout = 20
+
+[providers.openai]
+base_url = "{scripted.url}"
+api_key_env = "SCRIPTED_KEY"
+apis = ["responses"]
+models = ["gpt-*"]
+
+[providers.local]
+base_url = "{scripted.url}"
+api_key_env = "SCRIPTED_KEY"
+apis = ["chat"]
+models = ["local-*"]
+
+[providers.claude]
+type = "anthropic"
+base_url = "{fakes['anthropic'].url}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
+models = ["claude-*"]
+
+[providers.gem]
+type = "gemini"
+base_url = "{fakes['gemini'].base_url}"
+apis = ["gemini"]
+api_key_env = "FAKE_GEMINI_KEY"
+models = ["gemini-*"]
+
+[aliases]
+{alias}
+"""
