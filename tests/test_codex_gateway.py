@@ -56,6 +56,9 @@ models = ["local-*"]
 "gpt-5.5" = "claude/claude-sonnet-4-5"
 "gpt-5.6-sol" = "openai/gpt-4.1"
 "codex-auto-review" = "local/local-reviewer"
+codex-429 = "claude/fake-error-429"
+codex-quota = "claude/fake-error-402"
+codex-overloaded = "claude/fake-error-529"
 
 [models."claude-sonnet-4-5"]
 display_name = "Claude Sonnet 4.5"
@@ -225,3 +228,23 @@ def test_codex_model_catalog(cgw: GatewayProcess) -> None:
                 "supports_parallel_tool_calls", "experimental_supported_tools"}
     assert required <= set(m)
     assert httpx.get(f"{cgw.url}/codex/models").status_code == 401
+
+
+MODEL_STATUS = {"codex-429": 429, "codex-quota": 402, "codex-overloaded": 529}
+
+
+@pytest.mark.parametrize(("model", "status", "code", "retry_after"), [
+    ("codex-429", 429, "rate_limit_exceeded", "7"),  # Codex waits exactly Retry-After, then retries
+    ("codex-quota", 429, "insufficient_quota", None),  # Codex stops: "Quota exceeded"
+    ("codex-overloaded", 503, "overloaded", None),  # a 5xx: Codex retries
+])
+def test_translated_provider_errors_reach_codex_as_openai_errors(cgw: GatewayProcess, model: str, status: int,
+                                                                 code: str, retry_after: str | None) -> None:
+    r = httpx.post(f"{cgw.url}/responses", content=_body("exec_gpt55_req_1.json", model),
+                   headers=_codex_headers(cgw, _uuid7ish(), _uuid7ish()), timeout=30)
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == code and err["message"]
+    assert r.headers.get("retry-after") == retry_after
+    row = cgw.row(r.headers["lockgate-request-id"])  # the log keeps the provider's own status (402, 529)
+    assert row["status"] == MODEL_STATUS[model] and row["error"]
