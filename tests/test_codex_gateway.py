@@ -205,10 +205,21 @@ def test_codex_slugs_route_through_aliases(cgw: GatewayProcess, fakes: dict[str,
     row = cgw.row(r.headers["lockgate-request-id"])
     assert (row["model_requested"], row["provider"], row["model_resolved"]) == (
         "gpt-5.5", "claude", "claude-sonnet-4-5")
+    # What Anthropic got (docs/codex.md, "Codex-only fields"): no Codex metadata; custom and
+    # namespace tools as functions; web_search left out and named in a header.
+    sent = next(q for q in reversed(fakes["anthropic"].requests) if q.path.endswith("/messages")).json()
+    assert sent["model"] == "claude-sonnet-4-5"
+    assert not {"client_metadata", "prompt_cache_key", "store", "include", "text"} & set(sent)
+    names = {t.get("name") for t in sent["tools"]}
+    assert {"exec_command", "apply_patch"} <= names
+    assert "web_search" in r.headers["lockgate-dropped-tools"]
+    assert sent["thinking"]["budget_tokens"] == 8192  # reasoning.effort "medium"
     r = _post(cgw, _body("sdk_py_ws_session_frame2.json", "codex-auto-review"),
               _guardian_headers(cgw, thread, _uuid7ish(), _uuid7ish()))
     row = cgw.row(r.headers["lockgate-request-id"])
     assert (row["provider"], row["model_resolved"], row["translated"]) == ("local", "local-reviewer", 1)
+    sent = fakes["chat-only"].requests[-1].body
+    assert b"additional_tools" not in sent and b"all_turns" not in sent and b"guardian:" not in sent
 
 
 def test_codex_model_catalog(cgw: GatewayProcess) -> None:
