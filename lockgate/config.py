@@ -23,6 +23,7 @@ from lockgate.providers.presets import PRESETS, PRESETS_BY_NAME
 __all__ = [
     "ConfigProblem",
     "LogSettings",
+    "ModelInfoSettings",
     "ModelPriceSettings",
     "PricingSettings",
     "ProviderSettings",
@@ -213,6 +214,37 @@ class PricingSettings(_Section):
     models: dict[str, ModelPriceSettings] = Field(default_factory=dict)
 
 
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+Modality = Literal["text", "image"]
+
+
+def _efforts() -> list[Effort]:
+    return ["low", "medium", "high"]
+
+
+def _modalities() -> list[Modality]:
+    return ["text", "image"]
+
+
+class ModelInfoSettings(_Section):
+    """What clients may learn about a model name the gateway routes (Codex's model catalog, docs/codex.md).
+
+    Codex lets a served catalog entry replace everything it knows about a slug, its system prompt
+    included, so an entry is served to Codex only with `instructions_file`; `context_window` alone
+    goes into the Codex profile (`lockgate codex setup`)."""
+
+    display_name: str = ""
+    description: str = ""
+    context_window: int | None = Field(None, gt=0)
+    auto_compact_token_limit: int | None = Field(None, gt=0)
+    reasoning_efforts: list[Effort] = Field(default_factory=_efforts)  # empty: the model does not reason
+    default_reasoning_effort: Effort | None = "medium"
+    reasoning_summaries: bool = False
+    input_modalities: list[Modality] = Field(default_factory=_modalities)
+    parallel_tool_calls: bool = True
+    instructions_file: str = ""  # the system prompt Codex sends for this model (a path; ~ allowed)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -228,6 +260,7 @@ class Settings(_Section):
     pricing: PricingSettings = PricingSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     aliases: dict[str, str] = Field(default_factory=dict)  # name → "provider/model" or another model
+    models: dict[str, ModelInfoSettings] = Field(default_factory=dict)  # model name → metadata for clients
     source: str | None = None  # the file these came from
 
     @model_validator(mode="after")

@@ -137,3 +137,22 @@ def test_unknown_path_and_wrong_method(gateway: GatewayProcess) -> None:
 def test_health_endpoints(gateway: GatewayProcess) -> None:
     assert httpx.get(f"{gateway.root}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{gateway.root}/readyz").json() == {"status": "ready"}
+
+
+def test_401_says_how_to_get_a_key(gateway: GatewayProcess) -> None:
+    # What Codex sends (stream, SSE accept); Codex prints the message of a 401 to the user.
+    body = orjson.dumps({"model": "gpt-5", "input": "x", "stream": True})
+    for key in (False, "lg-wrong"):
+        r = _post(gateway, "/responses", body, key=key)  # type: ignore[arg-type]
+        assert r.status_code == 401 and r.headers["content-type"].startswith("application/json")
+        message = str(_error(r)["message"])
+        assert "lockgate keys create" in message and "lockgate codex setup" in message
+        assert "LOCKGATE_API_KEY" in message
+
+
+def test_quota_passes_through_as_429_insufficient_quota(gateway: GatewayProcess, fake: FakeOpenAI) -> None:
+    body = orjson.dumps({"model": "fake-quota", "input": "x", "stream": True})
+    direct = httpx.post(f"{fake.url}/responses", content=body, headers={"authorization": f"Bearer {fake.api_key}"})
+    via = _post(gateway, "/responses", body)
+    assert via.status_code == direct.status_code == 429 and via.content == direct.content
+    assert _error(via)["code"] == "insufficient_quota" and "retry-after" not in via.headers

@@ -22,6 +22,8 @@ from lockgate.server.upstream_errors import from_upstream
     (429, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
                      "code": "insufficient_quota"}},
      "quota", "insufficient_quota", "billing_error"),
+    (402, {"type": "error", "error": {"type": "billing_error", "message": "Your credit balance is too low"}},
+     "quota", "insufficient_quota", "billing_error"),
     (400, {"message": "Malformed input request", "__type": "ValidationException"},
      "invalid", "invalid_value", "invalid_request_error"),
     (403, {"error": {"code": 403, "message": "API key not valid", "status": "PERMISSION_DENIED"}},
@@ -37,5 +39,5 @@ def test_error_kinds_and_both_shapes(status: int, body: object, kind: str, opena
     assert openai["code"] == openai_code and openai["message"]
     anthropic = orjson.loads(err.anthropic_body())
     assert anthropic["type"] == "error" and anthropic["error"]["type"] == anthropic_type
-    assert err.openai_status() == (503 if status == 529 else status)
+    assert err.openai_status() == (503 if status == 529 else 429 if kind == "quota" else status)
     assert err.status == status

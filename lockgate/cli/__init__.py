@@ -21,6 +21,7 @@ _COMMANDS = {
     "sessions": ("lockgate.cli.sessions", "sessions_group"),
     "export": ("lockgate.cli.export", "export"),
     "stats": ("lockgate.cli.stats", "stats"),
+    "codex": ("lockgate.cli.codex", "codex_group"),
 }
 
 

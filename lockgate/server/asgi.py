@@ -13,6 +13,7 @@ import orjson
 from lockgate.errors import GatewayError, NotFound
 from lockgate.observe.record import LogRecord
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, send_bytes
+from lockgate.server.codex_catalog import catalog_body
 from lockgate.server.context import GatewayContext
 from lockgate.server.headers import id_headers
 from lockgate.server.ids import new_request_id
@@ -58,6 +59,7 @@ class GatewayApp:
             ("POST", "/v1/messages/count_tokens"): forward(
                 Endpoint("count_tokens", "/messages/count_tokens", errors="anthropic", native="messages")),
             ("GET", "/v1/models"): self._models,
+            ("GET", "/v1/codex/models"): self._codex_models,  # Codex's model_catalog_url
             ("GET", "/healthz"): self._healthz,
             ("GET", "/readyz"): self._readyz,
         }
@@ -106,6 +108,9 @@ class GatewayApp:
 
     async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._local(scope, send, "models", lambda: model_list_body(self._ctx.router))
+
+    async def _codex_models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._local(scope, send, "models.codex", lambda: catalog_body(self._ctx.settings))
 
     async def _model(self, scope: Scope, receive: Receive, send: Send, model_id: str) -> None:
         await self._local(scope, send, "models.retrieve", lambda: model_body(self._ctx.router, model_id))

@@ -19,6 +19,9 @@ from lockgate.store.keys import KeyRecord, hash_key
 __all__ = ["KeyCache", "extract_key"]
 
 _MISS_RELOAD_GAP = 1.0
+# How to get a working key, in the message the client shows (Codex prints it on a 401).
+_FIX = ("Create a key with `lockgate keys create --name <who>`; for Codex run `lockgate codex setup`, "
+        "which stores one in $CODEX_HOME/lockgate.env as LOCKGATE_API_KEY.")
 
 
 def extract_key(authorization: str | None, x_api_key: str | None) -> str | None:
@@ -66,7 +69,7 @@ class KeyCache:
 
     async def authenticate(self, secret: str | None) -> KeyRecord:
         if not secret:
-            raise Unauthorized("Missing gateway key. Send it as `Authorization: Bearer <key>`.")
+            raise Unauthorized(f"Missing gateway key. Send it as `Authorization: Bearer <key>`. {_FIX}")
         digest = hash_key(secret)
         rec = self._keys.get(digest)
         if rec is None:
@@ -79,5 +82,5 @@ class KeyCache:
             rec = self._keys.get(digest)
         if rec is None:
             raise Unauthorized(
-                f"Incorrect gateway key provided: {secret[:6]}…. Create one with `lockgate keys create`.")
+                f"Incorrect gateway key provided: {secret[:6]}… (unknown or revoked). {_FIX}")
         return rec

@@ -29,7 +29,15 @@ from lockgate.providers.base import Provider
 from lockgate.server.asgi_io import JSON_HEADERS, Receive, Scope, Send, read_body, send_bytes, watch_disconnect
 from lockgate.server.body import ensure_include_usage, peek, replace_model
 from lockgate.server.context import GatewayContext
-from lockgate.server.headers import AUTH_HEADERS, OWN_PREFIXES, client_request_id, id_headers, read_meta
+from lockgate.server.headers import (
+    AUTH_HEADERS,
+    CODEX_HEADERS,
+    OWN_PREFIXES,
+    client_request_id,
+    codex_session,
+    id_headers,
+    read_meta,
+)
 from lockgate.server.ids import new_request_id
 from lockgate.server.streaming import UsageStripper, stream_error_event
 from lockgate.server.translate import Translator, translatable
@@ -70,6 +78,7 @@ class Passthrough:
         forward: list[tuple[str, str]] = []
         own: list[tuple[bytes, bytes]] = []
         authz = xkey = None
+        codex: dict[str, str] | None = None
         for name, value in scope["headers"]:
             if name.startswith(OWN_PREFIXES):
                 own.append((name, value))
@@ -78,7 +87,12 @@ class Passthrough:
             elif name == b"x-api-key":
                 xkey = value.decode("latin-1")
             elif name not in _DROP_REQUEST:
-                forward.append((name.decode("latin-1"), value.decode("latin-1")))
+                text = name.decode("latin-1")
+                forward.append((text, value.decode("latin-1")))
+                if name in CODEX_HEADERS:  # Codex's thread and turn: the session (one set lookup per header)
+                    if codex is None:
+                        codex = {}
+                    codex[text] = value.decode("utf-8", "replace")
             if name == b"user-agent":
                 rec.user_agent = value.decode("latin-1")
             elif name == b"traceparent":  # still forwarded; the span (observe/traces.py) uses it as parent
@@ -87,6 +101,8 @@ class Passthrough:
         if own:
             rec.meta = read_meta(own)
             gateway_auth = next((v.decode("latin-1") for n, v in own if n in AUTH_HEADERS), None)
+        if codex is not None:
+            codex_session(rec.meta, codex)
         rec.id = (client_request_id(rec.meta) if own else None) or new_request_id()
         rid_headers = id_headers(rec.id)
         client = scope.get("client")

@@ -3,7 +3,8 @@
 Passthrough returns the provider's error bytes as they are. When the provider speaks
 another format, its error object means nothing to the caller's SDK, so the message and
 the kind of failure are carried over into the caller's shape, with the same status
-(Anthropic's 529 "overloaded" becomes 503 for OpenAI clients, whose SDKs know 503).
+(Anthropic's 529 "overloaded" becomes 503 for OpenAI clients, whose SDKs know 503; a billing or
+quota error becomes 429 insufficient_quota, as OpenAI sends it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class UpstreamStatus(GatewayError):
         self.retry_after = retry_after
 
     def openai_status(self) -> int:
+        # OpenAI says "out of quota" as 429 insufficient_quota; its clients (Codex) stop retrying on exactly that.
+        if self.kind == "quota":
+            return 429
         return 503 if self.status == 529 else self.status
 
     def anthropic_type(self) -> str:

@@ -21,7 +21,7 @@ thinking block whose signature it did not make (#22), bad base64 in image/docume
 blocks; 401 without the right key (`x-api-key`, or Bearer as current SDKs send it), 400
 without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long";
 `fake-overloaded` answers 529 overloaded_error (streaming: an `error` event mid-stream);
-`fake-error-<status>` answers that status.
+`fake-error-<status>` answers that status (429 with retry-after).
 """
 
 from __future__ import annotations
@@ -312,8 +312,11 @@ class FakeAnthropic(FakeOpenAI):
 
     @staticmethod
     def _fail(status: int, message: str) -> web.Response:
+        headers = {"request-id": "req_fake"}
+        if status == 429:
+            headers["retry-after"] = "7"  # Anthropic sends it with rate_limit_error
         return web.Response(status=status, body=error_body(_TYPES.get(status, "api_error"), message),
-                            content_type="application/json", headers={"request-id": "req_fake"})
+                            content_type="application/json", headers=headers)
 
     def _parse(self, request: web.Request, count_only: bool) -> Json | web.Response:
         try:

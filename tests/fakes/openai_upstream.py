@@ -3,8 +3,9 @@
 An aiohttp server on 127.0.0.1 in a background thread with its own loop, so sync and
 async tests can share it. Responses are deterministic (see `openai_payloads`), so a test
 can compare a direct call with a call through the gateway byte for byte. Model names
-`fake-error-<status>`, `fake-slow`, `fake-stall`, `fake-drop` and `fake-big` trigger
-failure behaviours; a model ending in `-done-only` streams function arguments without deltas.
+`fake-error-<status>`, `fake-quota` (429 insufficient_quota, no Retry-After, as OpenAI sends it),
+`fake-slow`, `fake-stall`, `fake-drop` and `fake-big` trigger failure behaviours; a model ending in
+`-done-only` streams function arguments without deltas.
 """
 
 from __future__ import annotations
@@ -133,6 +134,9 @@ class FakeOpenAI(LoopbackServer):
             type_, code = _ERRORS.get(status, ("server_error", "server_error"))
             headers = {"Retry-After": "1"} if status == 429 else None
             return self._error(status, f"fake upstream error {status}", type_, code, headers=headers)
+        if model == "fake-quota":
+            return self._error(429, "You exceeded your current quota, please check your plan and billing details.",
+                               "insufficient_quota", "insufficient_quota")
         if model == "fake-slow":
             await asyncio.sleep(self.slow_seconds)
         if model == "fake-stall" and not body.get("stream"):
