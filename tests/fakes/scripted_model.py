@@ -65,21 +65,39 @@ class Move:
         return str(self.args.get("input", ""))
 
 
+COMPACT_ASK = "CONTEXT CHECKPOINT COMPACTION"  # in Codex's local compaction prompt and lockgate's
+SUMMARY_TAG = "SCRIPT-SUMMARY steps="
+
+
+def _summarized(steps: list[Step]) -> int:
+    """Steps a compaction summary in the history says are done (0 without one)."""
+    for s in reversed(steps):
+        if s.kind == "user" and SUMMARY_TAG in s.text:
+            return int(s.text.split(SUMMARY_TAG, 1)[1].split()[0].rstrip(".,;:)"))
+    return 0
+
+
 def decide(steps: list[Step]) -> Move:
-    """The script: the next move for a history."""
+    """The script: the next move for a history. A compaction request is answered with a
+    summary that counts the steps done; after it, the count stands in for the history."""
     users = [i for i, s in enumerate(steps) if s.kind == "user"]
     last_user = users[-1] if users else -1
+    if last_user >= 0 and COMPACT_ASK in steps[last_user].text:
+        before = steps[:last_user]
+        done = _summarized(before) + sum(1 for s in before if s.kind == "result")
+        return Move(text=f"{SUMMARY_TAG}{min(done, 2)} (the command printed {MARK}; see the patch step)")
     if any(s.kind == "assistant" for s in steps[:last_user]):
         return Move(text=RESUMED)
     results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
-    if not results:
+    done = _summarized(steps[:last_user + 1]) + len(results)
+    if done == 0:
         return Move(tool="exec_command", args={"cmd": CMD})
-    if len(results) == 1:
-        if MARK not in results[0]:
+    if done == 1:
+        if results and MARK not in results[0]:
             return Move(text=f"Script broken: the command did not print {MARK}: {results[0][:300]}")
         return Move(tool="apply_patch", args={"input": PATCH})
-    if "Success" not in results[1]:
-        return Move(text=f"Script broken: the patch did not apply: {results[1][:300]}")
+    if results and "Success" not in results[-1]:
+        return Move(text=f"Script broken: the patch did not apply: {results[-1][:300]}")
     return Move(text=FINAL)
 
 
