@@ -163,6 +163,10 @@ def test_codex_exec_session(upstream: str, client: str, codex_gateway: Callable[
                                 upstream != "openai-responses")] * 4, gw.output()[-2000:]
     assert all(r["stream"] and r["input_tokens"] and r["output_tokens"] for r in rows)
     assert all(r["model_requested"] == MODEL for r in rows)
+    # One lockgate session per Codex thread, one path per turn (the resume is a turn of its own).
+    assert {r["session_id"] for r in rows} == {thread}
+    paths = [str(r["session_path"]) for r in rows]
+    assert all(p.startswith("/turn-") for p in paths) and len(set(paths[:3])) == 1 and paths[3] != paths[0]
     if upstream == "openai-responses":
         assert_round_trip(scripted)
 
