@@ -84,6 +84,10 @@ class Translator:
     def __init__(self, ctx: GatewayContext) -> None:
         self._ctx = ctx
 
+    @staticmethod
+    def translatable(inbound: str, provider: Provider, model: str) -> bool:
+        return translatable(inbound, provider, model)
+
     async def run(self, send: Send, rec: LogRecord, body: bytes, inbound: str, provider: Provider, model: str,
                   forward: list[tuple[str, str]], auth: list[tuple[str, str]], extra_headers: list[tuple[bytes, bytes]],
                   t0: float) -> None:
