@@ -4,9 +4,11 @@ prompts, and the upstreams a scripted gateway routes to (fixtures in conftest.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tests.fakes.scripted_model import ScriptedModel
+from tests.fake_config import anthropic_table, chat_only_table, gemini_table
+from tests.fakes.scripted_model import SEED, ScriptedModel
 
 MODEL = "gpt-5.5"
 PROMPT = "Run the greeting command, then update notes.txt, then tell me what you did."
@@ -26,6 +28,15 @@ UPSTREAMS = {
     "anthropic": Upstream("claude", "messages", "claude/claude-codex-script"),
     "gemini": Upstream("gem", "gemini", "gem/gemini-3-codex-script"),
 }
+
+
+def workdir(tmp: Path) -> tuple[Path, Path]:
+    """(CODEX_HOME, working directory) for one session, with the file the script patches."""
+    home, work = tmp / "codex-home", tmp / "work"
+    home.mkdir()
+    work.mkdir()
+    (work / "notes.txt").write_text(SEED, encoding="utf-8")
+    return home, work
 
 
 def gateway_config(scripted: ScriptedModel, fakes: dict[str, Any], upstream: str, websockets: bool) -> str:
@@ -52,25 +63,9 @@ api_key_env = "SCRIPTED_KEY"
 apis = ["responses"]
 models = ["gpt-*"]
 
-[providers.local]
-base_url = "{scripted.url}"
-api_key_env = "SCRIPTED_KEY"
-apis = ["chat"]
-models = ["local-*"]
-
-[providers.claude]
-type = "anthropic"
-base_url = "{fakes['anthropic'].url}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-models = ["claude-*"]
-
-[providers.gem]
-type = "gemini"
-base_url = "{fakes['gemini'].base_url}"
-apis = ["gemini"]
-api_key_env = "FAKE_GEMINI_KEY"
-models = ["gemini-*"]
-
+{chat_only_table(scripted.url, "SCRIPTED_KEY")}
+{anthropic_table(fakes)}
+{gemini_table(fakes)}
 [aliases]
 {alias}
 """

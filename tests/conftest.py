@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from lockgate.store.db import migrate, open_engine
 from tests import codex_env
+from tests.fake_config import anthropic_table, chat_only_table, gemini_table
 from tests.fakes.anthropic_upstream import FakeAnthropic
 from tests.fakes.bedrock_upstream import FakeBedrock
 from tests.fakes.chat_upstream import FakeChatHost
@@ -107,25 +108,9 @@ api_key_env = "FAKE_OPENAI_KEY"
 apis = ["responses", "chat", "embeddings"]
 models = ["gpt-*"]
 
-[providers.claude]
-type = "anthropic"
-base_url = "{fakes['anthropic'].url}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-models = ["claude-*"]
-
-[providers.gem]
-type = "gemini"
-base_url = "{fakes['gemini'].base_url}"
-apis = ["gemini"]
-api_key_env = "FAKE_GEMINI_KEY"
-models = ["gemini-*"]
-
-[providers.local]
-base_url = "{fakes['chat-only'].url}"
-apis = ["chat"]
-api_key_env = "FAKE_CHAT_KEY"
-models = ["local-*"]
-
+{anthropic_table(fakes)}
+{gemini_table(fakes)}
+{chat_only_table(fakes['chat-only'].url, "FAKE_CHAT_KEY")}
 [providers.bedrock]
 type = "bedrock"
 base_url = "{b.url}"

@@ -18,6 +18,7 @@ import pytest
 from lockgate.observe.record import RequestMeta
 from lockgate.server.headers import codex_session
 from tests.conftest import UPSTREAM_KEY
+from tests.fake_config import anthropic_table, chat_only_table
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
 
@@ -40,18 +41,8 @@ api_key_env = "FAKE_OPENAI_KEY"
 apis = ["responses", "chat"]
 models = ["gpt-4*", "fake-*"]
 
-[providers.claude]
-type = "anthropic"
-base_url = "{fakes['anthropic'].url}"
-api_key_env = "FAKE_ANTHROPIC_KEY"
-models = ["claude-*"]
-
-[providers.local]
-base_url = "{fakes['chat-only'].url}"
-apis = ["chat"]
-api_key_env = "FAKE_CHAT_KEY"
-models = ["local-*"]
-
+{anthropic_table(fakes)}
+{chat_only_table(fakes['chat-only'].url, "FAKE_CHAT_KEY")}
 [aliases]
 "gpt-5.5" = "claude/claude-sonnet-4-5"
 "gpt-5.6-sol" = "openai/gpt-4.1"

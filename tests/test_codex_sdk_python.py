@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.codex_env import MODEL, PROMPT, RESUME_PROMPT, UPSTREAMS
+from tests.codex_env import MODEL, PROMPT, RESUME_PROMPT, UPSTREAMS, workdir
 from tests.fakes import scripted_model as script
 from tests.gateway_proc import GatewayProcess
 
@@ -29,10 +29,7 @@ openai_codex = pytest.importorskip("openai_codex")
 def test_python_sdk_session(upstream: str, transport: str, codex_gateway: Callable[..., GatewayProcess],
                             tmp_path: Path) -> None:
     gw = codex_gateway(upstream, websockets=transport == "ws")
-    home, work = tmp_path / "codex-home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    (work / "notes.txt").write_text(script.SEED, encoding="utf-8")
+    home, work = workdir(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "CODEX_"))}
     env.update({"CODEX_HOME": str(home), "HOME": str(home)})
     since = time.time()

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.codex_env import MODEL, PROMPT, RESUME_PROMPT, UPSTREAMS
+from tests.codex_env import MODEL, PROMPT, RESUME_PROMPT, UPSTREAMS, workdir
 from tests.fakes import scripted_model as script
 from tests.gateway_proc import GatewayProcess
 
@@ -38,10 +38,7 @@ pytestmark = pytest.mark.skipif(not SDK.exists() or shutil.which("node") is None
 def test_ts_sdk_session(upstream: str, transport: str, codex_gateway: Callable[..., GatewayProcess],
                         tmp_path: Path) -> None:
     gw = codex_gateway(upstream, websockets=transport == "ws")
-    home, work = tmp_path / "codex-home", tmp_path / "work"
-    home.mkdir()
-    work.mkdir()
-    (work / "notes.txt").write_text(script.SEED, encoding="utf-8")
+    home, work = workdir(tmp_path)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CODEX_HOME": str(home), "LOCKGATE_URL": gw.url,
            "LOCKGATE_KEY": gw.key, "MODEL": MODEL, "WORKDIR": str(work), "PROMPT": PROMPT,
            "RESUME_PROMPT": RESUME_PROMPT}
