@@ -120,6 +120,9 @@ class ProviderSettings(_Section):
     api_version: str = ""
     deployments: dict[str, str] = Field(default_factory=dict)
     region: str = ""  # Bedrock: AWS region (empty: AWS_REGION / AWS_DEFAULT_REGION)
+    # The host serves the Responses API's WebSocket mode (OpenAI, Azure v1, xAI): a client's
+    # WebSocket turns then reach it over one upstream socket per client socket (docs/websocket.md).
+    websockets: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -132,7 +135,8 @@ class ProviderSettings(_Section):
         preset = PRESETS_BY_NAME.get(str(data["preset"]))
         if preset is None:
             raise ValueError(f"unknown preset {data['preset']!r}; choose from {', '.join(PRESETS_BY_NAME)}")
-        defaults: dict[str, Any] = {"type": preset.type, "apis": list(preset.apis), "models": list(preset.models)}
+        defaults: dict[str, Any] = {"type": preset.type, "apis": list(preset.apis), "models": list(preset.models),
+                                    "websockets": preset.websockets}
         if preset.base_url:
             defaults["base_url"] = preset.base_url
         elif preset.type == "bedrock":
@@ -354,7 +358,7 @@ def providers_from_env(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
         if not (base or p.base_url):
             continue  # e.g. an Azure key without AZURE_OPENAI_ENDPOINT: nowhere to send requests
         found[p.name] = {"type": p.type, "base_url": base or p.base_url, "api_key_env": p.key_env,
-                         "apis": list(p.apis), "models": list(p.models)}
+                         "apis": list(p.apis), "models": list(p.models), "websockets": p.websockets}
     return found
 
 

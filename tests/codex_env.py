@@ -62,6 +62,7 @@ base_url = "{scripted.url}"
 api_key_env = "SCRIPTED_KEY"
 apis = ["responses"]
 models = ["gpt-*"]
+websockets = {"true" if websockets else "false"}
 
 {chat_only_table(scripted.url, "SCRIPTED_KEY")}
 {anthropic_table(fakes)}

@@ -53,6 +53,22 @@ def test_tap_keeps_terminal_event_across_chunk_boundaries() -> None:
     assert tap.truncated and sum(map(len, tap.body)) <= 40 and tap.size == len(events)
 
 
+@pytest.mark.parametrize("event", [
+    b'event: error\ndata: {"type":"error","error":{"code":"server_error","message":"x"}}\n\n',  # OpenAI over SSE
+    b'data: {"type":"error","status":500,"error":{"code":"server_error","message":"x"}}\n\n',  # a socket's frame
+])
+def test_tap_error_event_ends_a_responses_stream(event: bytes) -> None:
+    """Nothing follows OpenAI's in-band error, so the gateway must not add a response.failed of its own."""
+    tap = SseTap(body_cap=10_000, dialect="responses")
+    tap.feed(b'data: {"type":"response.created","response":{"id":"resp_2"}}\n\n')
+    assert not tap.terminal
+    tap.feed(event)
+    assert tap.terminal and tap.response_id == "resp_2"
+    plain = SseTap(body_cap=10_000, dialect="responses")
+    plain.feed(b'data: {"type":"response.output_text.delta","delta":"an error: \\"type\\":\\"error\\""}\n\n')
+    assert not plain.terminal
+
+
 def test_tap_chat_usage_and_first_token() -> None:
     tap = SseTap(body_cap=10_000, dialect="chat")
     tap.feed(b'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n')

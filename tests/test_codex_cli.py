@@ -168,7 +168,7 @@ def test_codex_exec_session(upstream: str, client: str, codex_gateway: Callable[
     paths = [str(r["session_path"]) for r in rows]
     assert all(p.startswith("/turn-") for p in paths) and len(set(paths[:3])) == 1 and paths[3] != paths[0]
     if upstream == "openai-responses":
-        assert_round_trip(scripted)
+        assert_round_trip(scripted, over_socket=client.endswith("-ws"))
 
 
 @pytest.mark.parametrize("upstream", list(UPSTREAMS))
@@ -186,10 +186,24 @@ def test_script_turn_one_without_streaming(upstream: str, codex_gateway: Callabl
         (200, False, UPSTREAMS[upstream].provider_api)]
 
 
-def assert_round_trip(scripted: ScriptedModel) -> None:
+def assert_round_trip(scripted: ScriptedModel, over_socket: bool) -> None:
     """On passthrough, Codex got the upstream's reasoning and call items unchanged (ids and
-    encrypted_content) and sent them back the same way on every later call."""
-    bodies = scripted.bodies("/v1/responses")
+    encrypted_content) and sent them back the same way on every later call.
+
+    Codex over a WebSocket reaches OpenAI over one too: one upstream socket per Codex run, the
+    chained calls of a run sent as their new items after `previous_response_id`."""
+    if over_socket:
+        assert scripted.bodies("/v1/responses") == [], "WebSocket turns went over HTTPS"
+        frames = scripted.socket.frames
+        assert [f.connection for f in frames] == [0, 0, 0, 1]  # the first run's three calls, then the resume
+        assert [bool(f.frame.get("previous_response_id")) for f in frames] == [False, True, True, False]
+        for f in frames[1:3]:  # only what Codex added since: the tool's output
+            assert [i["type"] for i in f.frame["input"]] in (["function_call_output"], ["custom_tool_call_output"])
+        assert not any(f.frame.get("generate") is False for f in frames)  # warm-ups stay in lockgate
+        assert all(u["openai-beta"].startswith("responses_websockets=") for u in scripted.socket.upgrades)
+        bodies = [f.body for f in frames]
+    else:
+        bodies = scripted.bodies("/v1/responses")
     assert len(bodies) == 4
     echoed = {it.get("id"): it for it in bodies[-1]["input"] if isinstance(it, dict)}
     issued = scripted.issued

@@ -83,3 +83,22 @@ def test_router_maps_models_to_azure_deployments(tmp_path: Path) -> None:
     router = Router(s)
     assert (router.resolve("gpt-5").model, router.resolve("gpt-5-mini").model) == ("prod-gpt5", "gpt-5-mini")
     assert router.resolve("az/gpt-5").model == "prod-gpt5"
+
+
+def test_websocket_mode_where_the_host_serves_it(tmp_path: Path) -> None:
+    """OpenAI, Azure's v1 API and xAI serve the Responses WebSocket mode; other hosts only with `websockets = true`."""
+    s = _settings(tmp_path, '[providers.oa]\npreset = "openai"\n'
+                            '[providers.x]\npreset = "xai"\n'
+                            '[providers.az]\npreset = "azure"\nbase_url = "https://r.openai.azure.com"\n'
+                            '[providers.azc]\npreset = "azure"\nbase_url = "https://r.openai.azure.com"\n'
+                            'api_version = "2024-10-21"\n'
+                            '[providers.gpu]\npreset = "vllm"\n'
+                            '[providers.mine]\nbase_url = "http://10.0.0.7/v1"\nwebsockets = true\n'
+                            '[providers.chat]\nbase_url = "http://10.0.0.8/v1"\napis = ["chat"]\nwebsockets = true\n'
+                            '[providers.claude]\npreset = "anthropic"\n')
+    urls = {name: p.websocket_url for name, p in build_providers(s.providers, env={}).items()}
+    assert urls == {"oa": "https://api.openai.com/v1/responses", "x": "https://api.x.ai/v1/responses",
+                    "az": "https://r.openai.azure.com/openai/v1/responses", "azc": None, "gpu": None,
+                    "mine": "http://10.0.0.7/v1/responses", "chat": None, "claude": None}
+    env = load_settings(None, env={"OPENAI_API_KEY": "k", "LOCKGATE_DATA_DIR": str(tmp_path)})
+    assert env.providers["openai"].websockets is True

@@ -16,71 +16,18 @@ from typing import Any
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.gateway_proc import GatewayProcess
+from tests.ws_client import completed, create, items_done, log_row, open_ws, turn, user, ws_url
 
 GOLDEN = Path(__file__).parent / "golden" / "openai_responses" / "codex"
-TERMINAL = ("response.completed", "response.incomplete", "response.failed", "error")
 
 
 def golden(name: str) -> dict[str, Any]:
     data: dict[str, Any] = orjson.loads((GOLDEN / name).read_bytes())
     return data
-
-
-def ws_url(gw: GatewayProcess) -> str:
-    return f"ws://127.0.0.1:{gw.port}/v1/responses"
-
-
-def open_ws(gw: GatewayProcess, key: str | None = None, **headers: str) -> ClientConnection:
-    hdrs = {"Authorization": f"Bearer {key or gw.key}", "openai-beta": "responses_websockets=2026-02-06",
-            **headers}
-    return connect(ws_url(gw), additional_headers=hdrs, open_timeout=10, max_size=None)
-
-
-def turn(ws: ClientConnection, frame: dict[str, Any]) -> list[dict[str, Any]]:
-    """Send one frame; the events up to and including the terminal one, each from its own text frame."""
-    ws.send(orjson.dumps(frame).decode())
-    events: list[dict[str, Any]] = []
-    while True:
-        raw = ws.recv(timeout=20)
-        assert isinstance(raw, str), "events come as text frames"
-        ev = orjson.loads(raw)
-        events.append(ev)
-        if ev["type"] in TERMINAL:
-            return events
-
-
-def completed(events: list[dict[str, Any]]) -> dict[str, Any]:
-    assert events[-1]["type"] == "response.completed", events[-1]
-    resp: dict[str, Any] = events[-1]["response"]
-    return resp
-
-
-def items_done(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [e["item"] for e in events if e["type"] == "response.output_item.done"]
-
-
-def user(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-
-
-def create(model: str, items: list[dict[str, Any]], prev: str | None = None, **extra: Any) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "response.create", "model": model, "input": items, "store": False, **extra}
-    if prev is not None:
-        frame["previous_response_id"] = prev
-    return frame
-
-
-def log_row(gw: GatewayProcess, response_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while not (rows := gw.rows(response_id=response_id)):
-        assert time.monotonic() < deadline, f"no log row for {response_id}"
-        time.sleep(0.05)
-    assert len(rows) == 1
-    return rows[0]
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +267,26 @@ def test_shutdown_closes_open_sockets(gateway_factory: Callable[..., GatewayProc
         ws.recv(timeout=5)
     assert info.value.rcvd is not None and info.value.rcvd.code == 1012  # "service restart": Codex reconnects
     ws.close()
+
+
+def test_shutdown_lets_a_turn_in_flight_finish(gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """SIGTERM during a turn: the answer still arrives whole, then the socket closes (1012)."""
+    own = gateway_factory()
+    assert own.proc is not None
+    ws = open_ws(own)
+    ws.send(orjson.dumps(create("fake-slow", [user("finish me")])).decode())  # the fake waits 1 s first
+    time.sleep(0.3)
+    own.proc.send_signal(signal.SIGTERM)
+    events = []
+    while not events or events[-1]["type"] not in ("response.completed", "response.failed", "error"):
+        events.append(orjson.loads(ws.recv(timeout=10)))
+    resp = completed(events)
+    assert items_done(events)[-1]["content"][0]["text"] == "Hello from fake: finish me"
+    with pytest.raises(ConnectionClosed) as info:
+        ws.recv(timeout=10)
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1012
+    ws.close()
+    assert own.proc.wait(20) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in own.output()
+    row = log_row(own, resp["id"])
+    assert row["status"] == 200 and row["model_requested"] == "fake-slow"

@@ -46,11 +46,12 @@ def _metrics_dir(settings: Settings) -> Path:
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
     from lockgate.server.http_protocol import HeadCoalescingProtocol
+    from lockgate.server.ws_protocol import DrainingWebSocketProtocol
 
     return {"host": settings.server.host, "port": settings.server.port, "loop": "uvloop",
             "http": HeadCoalescingProtocol, "lifespan": "on",
             # Upgrades are always taken, so that with server.websockets off the app can answer 426.
-            "ws": "websockets-sansio", "ws_max_size": settings.server.max_body_bytes,
+            "ws": DrainingWebSocketProtocol, "ws_max_size": settings.server.max_body_bytes,
             "access_log": False, "server_header": False, "proxy_headers": False,
             "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
 

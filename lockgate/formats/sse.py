@@ -6,12 +6,26 @@ from typing import Any
 
 import orjson
 
-__all__ = ["SseReader", "sse_data", "sse_event"]
+__all__ = ["SseReader", "event_type", "sse_data", "sse_event"]
 
 
 def sse_event(name: str, payload: Any) -> bytes:
     """`event: <name>` plus one `data:` line of compact JSON (OpenAI Responses, Anthropic)."""
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+
+
+def event_type(data: bytes) -> str | None:
+    """The `type` of a JSON event; read without parsing when it is the first key, as OpenAI sends it."""
+    if data.startswith(b'{"type":"'):
+        end = data.find(b'"', 9)
+        if end > 0:
+            return data[9:end].decode("utf-8", "replace")
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    kind = parsed.get("type") if isinstance(parsed, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def sse_data(payload: Any) -> bytes:

@@ -35,7 +35,7 @@ class SseTap:
         self.kept: list[bytes] = []
         self.first_token_at: float | None = None
         self.response_id: str | None = None
-        self.terminal = False  # a terminal event ([DONE] or response.completed/failed/incomplete) was seen
+        self.terminal = False  # a terminal event ([DONE], response.completed/failed/incomplete, error) was seen
 
     def feed(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -83,6 +83,8 @@ class SseTap:
                     self.response_id = m.group(1).decode()
             else:
                 self.terminal = True
+        elif ev.startswith((b"event: error", b'data: {"type":"error"')):
+            self.terminal = True  # an in-band error ends a Responses stream too
 
     def finish(self) -> None:
         """Treat a trailing event without its blank line as complete."""

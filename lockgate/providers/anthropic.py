@@ -12,6 +12,8 @@ API_VERSION = "2023-06-01"
 
 
 class AnthropicProvider:
+    websocket_url: str | None = None  # no WebSocket mode
+
     def __init__(self, name: str, settings: ProviderSettings, api_key: str | None) -> None:
         self.name = name
         self.apis = frozenset(settings.apis)

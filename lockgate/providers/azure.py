@@ -28,6 +28,9 @@ class AzureProvider:
                 base = base[: -len(suffix)]
         self._base = base
         self._version = settings.api_version
+        # Azure serves the WebSocket mode on the v1 API only.
+        self.websocket_url = (f"{base}/openai/v1/responses" if settings.websockets and not self._version
+                              and "responses" in self.apis else None)
         headers = [(k.lower(), v) for k, v in settings.headers.items()]
         self._extra = list(headers)
         if api_key:

@@ -22,6 +22,7 @@ __all__ = ["Provider", "build_providers"]
 class Provider(Protocol):
     name: str
     apis: frozenset[str]
+    websocket_url: str | None  # the Responses API's WebSocket mode, where the host serves it
 
     def url(self, path: str) -> str:
         """Absolute upstream URL for an API path such as "/responses"."""

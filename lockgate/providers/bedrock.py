@@ -31,6 +31,8 @@ _PATHS = {"converse": ("/converse", "/converse-stream"), "invoke": ("/invoke", "
 
 
 class BedrockProvider:
+    websocket_url: str | None = None  # no WebSocket mode
+
     def __init__(self, name: str, settings: ProviderSettings, api_key: str | None,
                  env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env

@@ -21,6 +21,8 @@ _KEY_HEADER = "x-goog-api-key"
 
 
 class GeminiProvider:
+    websocket_url: str | None = None  # no WebSocket mode
+
     def __init__(self, name: str, settings: ProviderSettings, api_key: str | None) -> None:
         self.name = name
         self.apis = frozenset({"gemini"})  # the only API it speaks; everything else is translated

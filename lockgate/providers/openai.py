@@ -17,6 +17,7 @@ class OpenAIProvider:
         self.name = name
         self.apis = frozenset(settings.apis)
         self._base = settings.base_url.rstrip("/")
+        self.websocket_url = self._base + "/responses" if settings.websockets and "responses" in self.apis else None
         headers = [(k.lower(), v) for k, v in settings.headers.items()]
         self._extra = list(headers)
         if api_key:

@@ -20,14 +20,16 @@ class Preset:
     base_url_env: str | None  # env var that overrides base_url
     apis: tuple[str, ...]  # inbound APIs the host speaks natively
     models: tuple[str, ...] = ()  # glob patterns routed here without a provider prefix
+    websockets: bool = False  # serves the Responses API's WebSocket mode on {base_url}/responses
 
 
 OPENAI_MODELS = ("gpt-*", "chatgpt-*", "o1*", "o3*", "o4*", "codex-*", "text-embedding-*", "omni-*", "computer-use-*")
 
 PRESETS: tuple[Preset, ...] = (
     Preset("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-           ("responses", "chat", "embeddings"), OPENAI_MODELS),
-    Preset("azure", "azure", "", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", ("responses", "chat", "embeddings")),
+           ("responses", "chat", "embeddings"), OPENAI_MODELS, websockets=True),
+    Preset("azure", "azure", "", "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_ENDPOINT", ("responses", "chat", "embeddings"),
+           websockets=True),
     Preset("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
            ("messages",), ("claude-*",)),
     Preset("gemini", "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY", None,
@@ -40,7 +42,8 @@ PRESETS: tuple[Preset, ...] = (
            ("deepseek-*",)),
     Preset("mistral", "openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", None, ("chat", "embeddings"),
            ("mistral-*", "codestral-*", "magistral-*", "devstral-*")),
-    Preset("xai", "openai", "https://api.x.ai/v1", "XAI_API_KEY", None, ("chat", "responses"), ("grok-*",)),
+    Preset("xai", "openai", "https://api.x.ai/v1", "XAI_API_KEY", None, ("chat", "responses"), ("grok-*",),
+           websockets=True),
     Preset("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", None,
            ("chat", "responses")),
     Preset("together", "openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY", None, ("chat", "embeddings")),

@@ -41,6 +41,7 @@ from lockgate.server.headers import (
 from lockgate.server.ids import new_request_id
 from lockgate.server.streaming import UsageStripper, stream_error_event
 from lockgate.server.upstream_errors import UpstreamStatus
+from lockgate.server.upstream_socket import LINK, SocketLink, UpstreamTurn
 
 if TYPE_CHECKING:
     from lockgate.server.translate import Translator
@@ -174,8 +175,14 @@ class Passthrough:
                 auth = [(k, v) for k, v in auth if k not in sent]
             headers = forward + auth
             watch = watch_disconnect(receive)
-            async with ctx.session.request(scope["method"], url, data=body if body else None,
-                                           headers=headers) as resp:
+            socket_turn = None
+            if rec.stream and ep.api == "responses" and provider.websocket_url is not None:
+                link: SocketLink | None = (scope.get("extensions") or {}).get(LINK)  # a WebSocket turn
+                if link is not None and link.usable(provider):
+                    socket_turn = await link.start(ctx.session, provider, headers, body, rec.model_resolved or "",
+                                                   ctx.settings.upstream.read_timeout)
+            async with socket_turn or ctx.session.request(scope["method"], url, data=body if body else None,
+                                                          headers=headers) as resp:
                 rec.upstream_request_id = resp.headers.get("x-request-id")
                 out_headers = [(k.lower(), v) for k, v in resp.raw_headers if k.lower() not in _DROP_RESPONSE]
                 out_headers += rid_headers
@@ -224,7 +231,7 @@ class Passthrough:
                 ctx.responses.remember(rec.response_id, rec.provider)
             ctx.sink.submit(rec)
 
-    async def _stream(self, resp: aiohttp.ClientResponse, send: Send, headers: list[tuple[bytes, bytes]],
+    async def _stream(self, resp: aiohttp.ClientResponse | UpstreamTurn, send: Send, headers: list[tuple[bytes, bytes]],
                       rec: LogRecord, api: str, strip_usage: bool, t0: float) -> None:
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         tap = SseTap(self._ctx.settings.log.max_body_bytes, dialect=api)

@@ -26,10 +26,12 @@ from typing import Any
 import orjson
 
 from lockgate.errors import GatewayError
-from lockgate.formats.sse import SseReader
+from lockgate.formats.sse import SseReader, event_type
 from lockgate.server.asgi_io import JSON_HEADERS, Message, Receive, Scope, Send
 from lockgate.server.context import GatewayContext
+from lockgate.server.drain import DRAIN, Drain
 from lockgate.server.headers import AUTH_HEADERS
+from lockgate.server.upstream_socket import LINK, Chain, SocketLink
 
 __all__ = ["ResponsesSocket", "refuse"]
 
@@ -124,16 +126,30 @@ class _Connection:
         self._history: OrderedDict[str, _Done] = OrderedDict()
         self._headers = [(n, v) for n, v in scope["headers"] if n not in _SOCKET_HEADERS
                          and not (n == b"openai-beta" and v.startswith(b"responses_websockets"))]
+        beta = next((v.decode("latin-1") for n, v in scope["headers"]
+                     if n == b"openai-beta" and v.startswith(b"responses_websockets")), None)
+        self._link = SocketLink(beta)  # upstream sockets for turns to providers with a WebSocket mode
 
     async def run(self) -> None:
         reader = asyncio.create_task(self._read())
+        drain: Drain | None = (self._scope.get("extensions") or {}).get(DRAIN)  # ws_protocol.py
         try:
             while (frame := await self._frames.get()) is not None:
-                await self._frame(frame)
+                if drain is None:
+                    await self._frame(frame)
+                    continue
+                if drain.stopped:  # the server is stopping: Codex sends this turn again on a new socket
+                    break
+                drain.begin()  # a shutdown now waits for this turn's answer
+                try:
+                    await self._frame(frame)
+                finally:
+                    drain.end()
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+            await self._link.close()
 
     async def _read(self) -> None:
         """Reads the socket all the time, so that a client leaving mid-turn is noticed."""
@@ -208,6 +224,9 @@ class _Connection:
             body["model"] = model
         body["input"] = full
         body["stream"] = True  # implicit over a socket
+        # An upstream socket that still holds `prev_id` is sent only the new items (upstream_socket.py).
+        self._link.chain = None if prev_id is None else Chain(prev_id, {
+            **{k: v for k, v in frame.items() if k not in ("type", "generate")}, "input": delta})
         output = await self._run(body, frame.get("client_metadata"))
         if output is not None:
             rid, items = output
@@ -236,7 +255,7 @@ class _Connection:
                  "method": "POST", "scheme": "https" if self._scope.get("scheme") == "wss" else "http",
                  "path": "/v1/responses", "raw_path": b"/v1/responses", "query_string": b"", "root_path": "",
                  "headers": self._turn_headers(metadata), "client": self._scope.get("client"),
-                 "server": self._scope.get("server")}
+                 "server": self._scope.get("server"), "extensions": {LINK: self._link}}
         await self._turn(scope, turn.receive, turn.send)
         await turn.finish()
         return turn.result()
@@ -304,7 +323,7 @@ class _Turn:
     async def _event(self, name: str | None, data: bytes) -> None:
         if not data or data == b"[DONE]":
             return
-        kind = name or _type_of(data)
+        kind = name or event_type(data)
         if kind == "response.output_item.done" or kind in _TERMINAL or self._response_id is None:
             # Only these few events are parsed: the history needs the items and the id.
             try:
@@ -354,16 +373,6 @@ class _Turn:
         if self._terminal not in ("response.completed", "response.incomplete") or self._response_id is None:
             return None
         return self._response_id, [self._items[i] for i in sorted(self._items)]
-
-
-def _type_of(data: bytes) -> str | None:
-    """The event type of a data-only SSE event, read without parsing (it comes first)."""
-    start = data.find(b'"type":"', 0, 64)
-    if start < 0:
-        return None
-    start += 8
-    end = data.find(b'"', start)
-    return data[start:end].decode() if end > 0 else None
 
 
 def _error(status: int, code: str, message: str, param: str | None = None,

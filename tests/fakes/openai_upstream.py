@@ -5,7 +5,8 @@ async tests can share it. Responses are deterministic (see `openai_payloads`), s
 can compare a direct call with a call through the gateway byte for byte. Model names
 `fake-error-<status>`, `fake-quota` (429 insufficient_quota, no Retry-After, as OpenAI sends it),
 `fake-slow`, `fake-stall`, `fake-drop` and `fake-big` trigger failure behaviours; a model ending in
-`-done-only` streams function arguments without deltas.
+`-done-only` streams function arguments without deltas. `socket` is the WebSocket mode of
+/v1/responses (responses_socket.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import openai_payloads as P
+from tests.fakes.responses_socket import ResponsesSocketFace
 from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
 
 __all__ = ["FakeOpenAI", "RecordedRequest", "sse_events"]
@@ -60,6 +62,7 @@ class FakeOpenAI(LoopbackServer):
         self._inputs: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
         self._thread_name = "fake-openai"
+        self.socket = ResponsesSocketFace(P.response_object, self.slow_seconds)  # GET /v1/responses upgrades
 
     # -- lifecycle
 
@@ -69,12 +72,14 @@ class FakeOpenAI(LoopbackServer):
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+        self.socket.clear()
 
     # -- app
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/responses", self.socket.handle)
         app.router.add_get("/v1/responses/{id}", self._get_response)
         app.router.add_delete("/v1/responses/{id}", self._delete_response)
         app.router.add_get("/v1/responses/{id}/input_items", self._input_items)
@@ -85,6 +90,7 @@ class FakeOpenAI(LoopbackServer):
         app.router.add_get("/v1/models/{id}", self._model)
         # Azure OpenAI's two URL schemes (v1, and classic with api-version), keyed by `api-key`.
         app.router.add_post("/openai/v1/responses", self._responses)
+        app.router.add_get("/openai/v1/responses", self.socket.handle)
         app.router.add_post("/openai/v1/chat/completions", self._chat)
         app.router.add_post("/openai/responses", self._azure_versioned(self._responses))
         app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._azure_versioned(self._chat))

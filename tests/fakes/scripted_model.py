@@ -16,8 +16,8 @@ Anthropic and Gemini fakes play the same script (models with "script" in the nam
 
 `ScriptedModel` serves the OpenAI faces: `POST /v1/responses` (JSON or SSE, with reasoning
 items carrying `encrypted_content`, and item ids; `issued` keeps every output item for
-round-trip checks) and `POST /v1/chat/completions` (a strict chat-only host, validated
-like `chat_upstream.FakeChatHost`).
+round-trip checks), its WebSocket mode (`socket`, responses_socket.py), and
+`POST /v1/chat/completions` (a strict chat-only host, validated like `chat_upstream.FakeChatHost`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from aiohttp import web
 
 from tests.fakes import chat_upstream as chat
 from tests.fakes import openai_payloads as P
+from tests.fakes.responses_socket import ResponsesSocketFace
 from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
 
 __all__ = ["CMD", "FINAL", "MARK", "PATCH", "RESUMED", "SEED", "Move", "ScriptedModel", "Step", "decide"]
@@ -218,6 +219,7 @@ class ScriptedModel(LoopbackServer):
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._thread_name = "scripted-model"
+        self.socket = ResponsesSocketFace(self._answer)  # the WebSocket mode of /v1/responses
 
     def _bound(self, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}/v1"
@@ -226,14 +228,17 @@ class ScriptedModel(LoopbackServer):
         with self._lock:
             self.requests.clear()
             self.issued.clear()
+        self.socket.clear()
 
     def bodies(self, path: str) -> list[Json]:
+        """The JSON bodies POSTed to `path` (WebSocket turns are in `socket.frames`)."""
         with self._lock:
-            return [r.json() for r in self.requests if r.path == path]
+            return [r.json() for r in self.requests if r.path == path and r.method == "POST"]
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._auth])
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_get("/v1/responses", self.socket.handle)
         app.router.add_post("/v1/chat/completions", self._chat)
         return app
 
@@ -246,13 +251,15 @@ class ScriptedModel(LoopbackServer):
         resp: web.StreamResponse = await handler(request)
         return resp
 
-    async def _responses(self, request: web.Request) -> web.StreamResponse:
-        body = orjson.loads(request[REC_KEY].body)
-        h = P.digest(body)
-        output = response_output(body, h)
+    def _answer(self, body: Json) -> Json:
+        output = response_output(body, P.digest(body))
         with self._lock:
             self.issued += output
-        resp = {**P.response_object(body), "output": output}
+        return {**P.response_object(body), "output": output}
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(request[REC_KEY].body)
+        resp = self._answer(body)
         if not body.get("stream"):
             return web.Response(body=orjson.dumps(resp), content_type="application/json")
         events = [e for e in P.response_events(resp) if e[0] != "response.fake_unknown_event"]
