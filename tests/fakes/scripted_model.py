@@ -140,31 +140,58 @@ def steps_from_chat(messages: list[Json]) -> list[Step]:
     return steps
 
 
+class _Texts:
+    """Adjacent text parts of one message become one step, as `_text` joins a Responses message's
+    parts: a translator keeps Codex's many `input_text` parts (the guardian's request has ~20) as
+    separate blocks, and the script reads a message as a whole."""
+
+    def __init__(self, steps: list[Step], kind: str) -> None:
+        self.steps = steps
+        self.kind = kind
+        self.parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        if self.parts:
+            self.steps.append(Step(self.kind, " ".join(self.parts)))
+            self.parts = []
+
+
 def steps_from_anthropic(messages: list[Json]) -> list[Step]:
     steps: list[Step] = []
     for m in messages:
         blocks = [{"type": "text", "text": m["content"]}] if isinstance(m.get("content"), str) else m.get("content")
+        texts = _Texts(steps, "user" if m.get("role") == "user" else "assistant")
         for b in blocks or []:
             kind = b.get("type")
             if kind == "text" and b.get("text", "").strip():
-                steps.append(Step("user" if m.get("role") == "user" else "assistant", b["text"]))
-            elif kind == "tool_use":
+                texts.add(b["text"])
+                continue
+            texts.flush()
+            if kind == "tool_use":
                 steps.append(Step("call", str(b.get("name"))))
             elif kind == "tool_result":
                 steps.append(Step("result", _text(b.get("content"))))
+        texts.flush()
     return steps
 
 
 def steps_from_gemini(contents: list[Json]) -> list[Step]:
     steps: list[Step] = []
     for c in contents:
+        texts = _Texts(steps, "user" if c.get("role") == "user" else "assistant")
         for p in c.get("parts") or []:
+            if p.get("text", "").strip() and not p.get("thought"):
+                texts.add(p["text"])
+                continue
+            texts.flush()
             if "functionCall" in p:
                 steps.append(Step("call", str(p["functionCall"].get("name"))))
             elif "functionResponse" in p:
                 steps.append(Step("result", orjson.dumps(p["functionResponse"].get("response")).decode()))
-            elif p.get("text", "").strip() and not p.get("thought"):
-                steps.append(Step("user" if c.get("role") == "user" else "assistant", p["text"]))
+        texts.flush()
     return steps
 
 
