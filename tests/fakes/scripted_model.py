@@ -8,7 +8,9 @@ resumes and any client (or translator) in between get the same answer for the sa
    (a custom tool with the raw patch on the Responses API; a function with one string
    `input` where a translator turned the custom tool into a function);
 3. two results, the second a successful patch → the final text `FINAL`;
-4. a user turn that follows an earlier assistant answer (`codex exec resume`) → `RESUMED`.
+4. a user turn that follows an earlier assistant answer (`codex exec resume`) → `RESUMED`;
+5. Codex's auto review: a user turn that asks for a path outside the workspace, and the guardian's
+   approval request itself, are played by `guardian_script` (tests/test_codex_guardian.py).
 
 A step that did not go as scripted gets a text saying what went wrong, which the test then
 shows. `decide` works on neutral `Step`s; `steps_from_*` read each API's history, so the
@@ -32,6 +34,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import chat_upstream as chat
+from tests.fakes import guardian_script as guardian
 from tests.fakes import openai_payloads as P
 from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
 
@@ -86,9 +89,15 @@ def decide(steps: list[Step]) -> Move:
         before = steps[:last_user]
         done = _summarized(before) + sum(1 for s in before if s.kind == "result")
         return Move(text=f"{SUMMARY_TAG}{min(done, 2)} (the command printed {MARK}; see the patch step)")
+    asked = steps[last_user].text if last_user >= 0 else ""
+    results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
+    if (review := guardian.review_answer(asked)) is not None:
+        return Move(text=review)  # the guardian sub-agent judging the agent's escalation
+    if (command := guardian.escalation(asked)) is not None:
+        tool, args, text = guardian.agent_move(command, results)
+        return Move(tool=tool, args=args, text=text)
     if any(s.kind == "assistant" for s in steps[:last_user]):
         return Move(text=RESUMED)
-    results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
     done = _summarized(steps[:last_user + 1]) + len(results)
     if done == 0:
         return Move(tool="exec_command", args={"cmd": CMD})
