@@ -43,9 +43,11 @@ def gateway_config(scripted: ScriptedModel, fakes: dict[str, Any], upstream: str
     """A gateway whose `gpt-5.5` reaches the scripted model through `upstream`."""
     up = UPSTREAMS[upstream]
     alias = f'"{MODEL}" = "{up.alias}"' if up.alias else ""
-    # The SDKs' default approval mode can start a guardian sub-agent that asks for this slug.
+    # Codex's auto review ("guardian", the Python SDK's default approval mode) asks for a slug of
+    # its own: `codex-auto-review`, or `gpt-5.6-luna` when Codex is logged in with an API key
+    # (tests/test_codex_guardian.py). Both go where gpt-5.5 goes.
     review = up.alias or f"{up.provider}/{MODEL}"
-    alias += f'\n"codex-auto-review" = "{review}"'
+    alias += f'\n"codex-auto-review" = "{review}"\n"gpt-5.6-luna" = "{review}"'
     return f"""
 [log]
 flush_interval = 0.05

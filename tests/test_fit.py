@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Literal
+
 import orjson
 import pytest
 
 from lockgate import ir
 from lockgate.errors import TranslationError
 from lockgate.formats.fit import StreamRestorer, fit_request, restore_response
+from lockgate.formats.registry import API_FORMATS, client_format, provider_format
 
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n"
 
@@ -152,3 +157,35 @@ def test_reasoning_effort_becomes_an_anthropic_thinking_budget(
                      max_output_tokens=limit, tool_choice=choice, source="openai_responses")
     assert fit_request(req, "anthropic_messages").request.thinking_budget == budget
     assert fit_request(req, "openai_chat").request.thinking_budget is None
+
+
+GUARDIAN = Path(__file__).parent / "golden" / "openai_responses" / "codex" / "sdk_py_ws_session_frame2.json"
+
+
+@pytest.mark.parametrize("target", ["messages", "chat", "gemini", "converse"])
+def test_no_tool_choice_without_tools(target: str) -> None:
+    """Codex's guardian review (and its compaction summary) sends no tools with tool_choice
+    "auto": a translated request must not carry the choice, or Anthropic and strict chat hosts
+    refuse it with a 400 and the review fails closed (every escalation denied)."""
+    body = orjson.loads(GUARDIAN.read_bytes())
+    for ws_only in ("type", "generate"):  # a WebSocket frame's own fields
+        body.pop(ws_only)
+    assert (body.get("tools"), body["tool_choice"], body["parallel_tool_calls"]) == (None, "auto", False)
+    req = client_format("responses").decode_request(body)
+    fmt = API_FORMATS[target]
+    sent = provider_format(target).encode_request(fit_request(req, fmt).request)
+    assert not {"tool_choice", "toolChoice", "toolConfig", "tools"} & set(sent), sorted(sent)
+
+
+@pytest.mark.parametrize("mode", ["auto", "required"])
+def test_tool_choice_kept_when_there_is_a_tool_or_it_demands_one(mode: Literal["auto", "required"]) -> None:
+    choice = ir.ToolChoice(mode)
+    tool = ir.Tool(name="f", parameters={"type": "object", "properties": {}})
+    req = ir.Request(model="m", messages=[ir.Message("user", [ir.Text("x")])], tools=[tool], tool_choice=choice,
+                     source="openai_responses")
+    assert fit_request(req, "anthropic_messages").request.tool_choice == choice
+    # Without tools, "required" is the client's own contradiction: the provider's 400 says so.
+    bare = replace(req, tools=[])
+    assert fit_request(bare, "openai_chat").request.tool_choice == (None if mode == "auto" else choice)
+    # The same format gets what its client wrote.
+    assert fit_request(replace(bare, source="openai_chat"), "openai_chat").request.tool_choice == choice

@@ -11,6 +11,7 @@ Runs between decode and encode on every translated request (never on passthrough
 - built-in tools the target cannot run are removed (named in `Fitted.dropped`), or, in
   strict mode, refused with a 400 that names them: Codex offers several on every request
   and an agent's turn must not fail over a tool the model would rarely call;
+- a tool choice of "auto" or "none" is removed when no tool is left to choose from;
 - reasoning made by another format is removed: its opaque parts (encrypted content,
   signatures) would be rejected by any other provider (peers.md §3.3 #17, #22);
 - format-specific leftovers are removed when the target is another format: `extra` fields
@@ -122,6 +123,11 @@ def fit_request(req: ir.Request, target: str, *, strict: bool = False) -> Fitted
         tools = [replace(t, extra={}) if t.extra else t for t in tools]
         if choice is not None and choice.extra:
             choice = replace(choice, extra={})
+        if choice is not None and choice.mode in ("auto", "none") and not tools and not builtins:
+            # Nothing to choose from, so "auto"/"none" mean what no choice means, and Anthropic and
+            # strict chat hosts (vLLM, DashScope) refuse a tool_choice without tools. Codex sends
+            # `tools: []` with "auto" for its guardian review and its compaction summary.
+            choice = None
     budget = req.thinking_budget
     if (budget is None and target == "anthropic_messages" and req.reasoning_effort in _EFFORT_BUDGET
             and (choice is None or choice.mode in ("auto", "none")) and req.temperature in (None, 1)):

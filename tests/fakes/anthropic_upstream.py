@@ -18,8 +18,9 @@ do not alternate (older API versions rejected them; today's API merges them, but
 catches encoders that fail to), a tool_use without its tool_result right after, two
 tool_results for one id (peers.md §3.3 #20), more than 4 cache_control blocks (#23), a
 thinking block whose signature it did not make (#22), bad base64 in image/document
-blocks; 401 without the right key (`x-api-key`, or Bearer as current SDKs send it), 400
-without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long";
+blocks, a `tool_choice` without `tools` (the API refuses the combination; the message is
+the fake's own); 401 without the right key (`x-api-key`, or Bearer as current SDKs send
+it), 400 without an `anthropic-version`. Model `fake-too-long` answers the 400 "prompt is too long";
 `fake-overloaded` answers 529 overloaded_error (streaming: an `error` event mid-stream);
 `fake-error-<status>` answers that status (429 with retry-after).
 """
@@ -154,6 +155,8 @@ def validate(body: Json, count_only: bool = False) -> None:
                       "corresponding `tool_result` block in the next message.")
     if (n := _count_cache_control(body)) > 4:
         raise Invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {n}.")
+    if "tool_choice" in body and not body.get("tools"):
+        raise Invalid("tool_choice: tool_choice may only be specified while providing tools")
 
 
 # -- scripted answers ----------------------------------------------------------------------------

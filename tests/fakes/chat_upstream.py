@@ -5,7 +5,7 @@ what strict hosts reject: tools other than `function` (no custom tools), a tool 
 that does not answer a call of the assistant message just before it, an assistant
 `tool_calls` message not followed by all its tool messages (peers §3.3 #10), tool content
 that is not a string or text parts (#5), unknown roles (`developer` included unless
-`roles` says otherwise).
+`roles` says otherwise), a `tool_choice` without `tools` (vLLM, DashScope).
 
 Deterministic answers: a tool call for the first offered function when the last message
 is from the user (arguments built from its schema; a function whose only parameter is a
@@ -126,6 +126,9 @@ def validate(body: Any, roles: frozenset[str]) -> None:
             raise Rejected(f"tools[{i}].type: only 'function' tools are supported", f"tools[{i}].type")
         if not isinstance(tool.get("function"), dict) or not isinstance(tool["function"].get("name"), str):
             raise Rejected(f"tools[{i}].function.name is required", f"tools[{i}].function")
+    if body.get("tool_choice") not in (None, "none") and not body.get("tools"):
+        # vLLM's words (DashScope says the same): a choice among no tools is refused.
+        raise Rejected("When using `tool_choice`, `tools` must be set.", "tool_choice")
     if "stream_options" in body and not body.get("stream"):
         raise Rejected("stream_options is only allowed when stream is true", "stream_options")
     owed: list[str] = []  # call ids of the last assistant message still without a tool message

@@ -8,7 +8,9 @@ resumes and any client (or translator) in between get the same answer for the sa
    (a custom tool with the raw patch on the Responses API; a function with one string
    `input` where a translator turned the custom tool into a function);
 3. two results, the second a successful patch → the final text `FINAL`;
-4. a user turn that follows an earlier assistant answer (`codex exec resume`) → `RESUMED`.
+4. a user turn that follows an earlier assistant answer (`codex exec resume`) → `RESUMED`;
+5. Codex's auto review: a user turn that asks for a path outside the workspace, and the guardian's
+   approval request itself, are played by `guardian_script` (tests/test_codex_guardian.py).
 
 A step that did not go as scripted gets a text saying what went wrong, which the test then
 shows. `decide` works on neutral `Step`s; `steps_from_*` read each API's history, so the
@@ -32,6 +34,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes import chat_upstream as chat
+from tests.fakes import guardian_script as guardian
 from tests.fakes import openai_payloads as P
 from tests.fakes.responses_socket import ResponsesSocketFace
 from tests.fakes.server import REC_KEY, LoopbackServer, RecordedRequest
@@ -87,9 +90,15 @@ def decide(steps: list[Step]) -> Move:
         before = steps[:last_user]
         done = _summarized(before) + sum(1 for s in before if s.kind == "result")
         return Move(text=f"{SUMMARY_TAG}{min(done, 2)} (the command printed {MARK}; see the patch step)")
+    asked = steps[last_user].text if last_user >= 0 else ""
+    results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
+    if (review := guardian.review_answer(asked)) is not None:
+        return Move(text=review)  # the guardian sub-agent judging the agent's escalation
+    if (command := guardian.escalation(asked)) is not None:
+        tool, args, text = guardian.agent_move(command, results)
+        return Move(tool=tool, args=args, text=text)
     if any(s.kind == "assistant" for s in steps[:last_user]):
         return Move(text=RESUMED)
-    results = [s.text for s in steps[last_user + 1:] if s.kind == "result"]
     done = _summarized(steps[:last_user + 1]) + len(results)
     if done == 0:
         return Move(tool="exec_command", args={"cmd": CMD})
@@ -141,31 +150,58 @@ def steps_from_chat(messages: list[Json]) -> list[Step]:
     return steps
 
 
+class _Texts:
+    """Adjacent text parts of one message become one step, as `_text` joins a Responses message's
+    parts: a translator keeps Codex's many `input_text` parts (the guardian's request has ~20) as
+    separate blocks, and the script reads a message as a whole."""
+
+    def __init__(self, steps: list[Step], kind: str) -> None:
+        self.steps = steps
+        self.kind = kind
+        self.parts: list[str] = []
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        if self.parts:
+            self.steps.append(Step(self.kind, " ".join(self.parts)))
+            self.parts = []
+
+
 def steps_from_anthropic(messages: list[Json]) -> list[Step]:
     steps: list[Step] = []
     for m in messages:
         blocks = [{"type": "text", "text": m["content"]}] if isinstance(m.get("content"), str) else m.get("content")
+        texts = _Texts(steps, "user" if m.get("role") == "user" else "assistant")
         for b in blocks or []:
             kind = b.get("type")
             if kind == "text" and b.get("text", "").strip():
-                steps.append(Step("user" if m.get("role") == "user" else "assistant", b["text"]))
-            elif kind == "tool_use":
+                texts.add(b["text"])
+                continue
+            texts.flush()
+            if kind == "tool_use":
                 steps.append(Step("call", str(b.get("name"))))
             elif kind == "tool_result":
                 steps.append(Step("result", _text(b.get("content"))))
+        texts.flush()
     return steps
 
 
 def steps_from_gemini(contents: list[Json]) -> list[Step]:
     steps: list[Step] = []
     for c in contents:
+        texts = _Texts(steps, "user" if c.get("role") == "user" else "assistant")
         for p in c.get("parts") or []:
+            if p.get("text", "").strip() and not p.get("thought"):
+                texts.add(p["text"])
+                continue
+            texts.flush()
             if "functionCall" in p:
                 steps.append(Step("call", str(p["functionCall"].get("name"))))
             elif "functionResponse" in p:
                 steps.append(Step("result", orjson.dumps(p["functionResponse"].get("response")).decode()))
-            elif p.get("text", "").strip() and not p.get("thought"):
-                steps.append(Step("user" if c.get("role") == "user" else "assistant", p["text"]))
+        texts.flush()
     return steps
 
 
