@@ -115,6 +115,9 @@ def markdown(r: dict[str, Any]) -> str:
                      f"{_f(_ms(med(r, s, 'responses_50k', 'latency_us', 'p50')), 3)} | {_f(a2, 3)} | {_f(a50, 3)} | "
                      f"{_f(diff, 3)} |")
 
+    if "ws_session" in r:
+        lines += ["", *ws_section(r["ws_session"])]
+
     lines += ["", "### Start-up and memory", "", "| system | cold start to first 200 ms | RSS after the load MB |",
               "|---|---|---|"]
     for s in systems:
@@ -142,6 +145,25 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", *stats_section(r["stats"])]
     lines += ["", "### Against the peers", "", targets(r)]
     return "\n".join(lines) + "\n"
+
+
+def ws_section(w: dict[str, Any]) -> list[str]:
+    """bench/ws_session.py: a chained Codex-like session over the Responses WebSocket."""
+    names = {"direct": "direct (client socket to the upstream)", "lockgate-ws": "lockgate → upstream socket",
+             "lockgate": "lockgate → upstream over HTTPS"}
+    d = w["systems"]["direct"]
+    lines = [f"### Codex over the Responses WebSocket ({w['turns']} chained tool turns per socket, "
+             f"{w['sessions']} sockets × {w['rounds']} rounds)", "",
+             "| system | turn p50 ms | turn p90 ms | last 10 turns p50 ms | added p50 ms | upstream KB per turn | "
+             "CPU µs per turn |", "|---|---|---|---|---|---|---|"]
+    for s, label in names.items():
+        x = w["systems"].get(s)
+        if x is None:
+            continue
+        lines.append(f"| {label} | {_f(x['p50_ms'], 3)} | {_f(x['p90_ms'], 3)} | {_f(x['late_p50_ms'], 3)} | "
+                     f"{_f(x['p50_ms'] - d['p50_ms'], 3)} | {_f(x['upstream_bytes_per_turn'] / 1000, 1)} | "
+                     f"{_f(x['cpu_us_per_turn'], 0)} |")
+    return lines
 
 
 def stats_section(st: dict[str, Any]) -> list[str]:
@@ -262,6 +284,9 @@ def check_quick(r: dict[str, Any]) -> None:
     w = r.get("ingest_writer")
     if w and (w["lost"] or w["written"] != w["records"]):
         problems.append(f"writer: {w}")
+    ws = r.get("ws_session", {}).get("systems", {})
+    if ws and ws["lockgate-ws"]["upstream_bytes_per_turn"] >= ws["lockgate"]["upstream_bytes_per_turn"]:
+        problems.append(f"ws_session: chained turns did not reach the upstream socket as new items only: {ws}")
     st = r.get("stats")
     if st and st["p95_ms_worst"] > st["target_ms"]:
         problems.append(f"stats: slowest query p95 {st['p95_ms_worst']:.1f} ms > {st['target_ms']:.0f} ms")

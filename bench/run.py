@@ -25,6 +25,7 @@ from bench.ingest import writer_rows_per_second
 from bench.scenarios import Load, chat_body, responses_body, run_exact, run_load
 from bench.stats_bench import run_stats
 from bench.systems import PEERS, ROOT, System, start_system
+from bench.ws_session import run_ws_session
 
 MOCK = ROOT / "bench" / ".build" / "mock_upstream"
 
@@ -144,6 +145,8 @@ def main() -> None:
                         results["ingest_e2e"] = ingest_check(system, 20_000 if full else 2_000)
                 finally:
                     system.stop()
+        print("Codex session over the Responses WebSocket", file=sys.stderr, flush=True)
+        results["ws_session"] = run_ws_session(40, 5, rounds) if full else run_ws_session(10, 1, 1)
         results["ingest_writer"] = writer_rows_per_second(50_000 if full else 5_000)
         print("stats over the generated log", file=sys.stderr, flush=True)
         results["stats"] = run_stats(1_000_000 if full else 100_000, 30 if full else 10)

@@ -101,7 +101,8 @@ def _spawn(cmd: list[str], cores: str, env: dict[str, str], cwd: Path | None, lo
 
 
 def start_system(name: str, mock_url: str, cores: str = "1") -> System:
-    """Start one system by name: direct, ref, lockgate, lockgate-nolog, lockgate-2w, litellm, portkey."""
+    """Start one system by name: direct, ref, lockgate, lockgate-nolog, lockgate-2w, lockgate-ws (its
+    provider with the Responses WebSocket mode), litellm, portkey."""
     if name == "direct":
         return System(name, mock_url, {"authorization": "Bearer sk-mock"}, "mock-model")
     port = free_port()
@@ -171,6 +172,7 @@ base_url = "{mock_url}/v1"
 api_key_env = "MOCK_KEY"
 apis = ["responses", "chat", "embeddings"]
 models = ["mock-*"]
+websockets = {"true" if name == "lockgate-ws" else "false"}
 """)
     engine = open_engine(f"sqlite:///{data / 'lockgate.db'}")
     migrate(engine)

@@ -55,6 +55,9 @@ class ServerSettings(_Section):
     shutdown_timeout: float = Field(30.0, ge=0)
     key_refresh_interval: float = Field(5.0, gt=0)
     websockets: bool = True  # WebSocket mode of /v1/responses; off: the upgrade gets 426 (Codex uses HTTPS)
+    # permessage-deflate on client WebSockets: worth it across a slow link; on a LAN or loopback it
+    # costs more CPU than it saves (docs/websocket.md).
+    websocket_compression: bool = False
 
 
 class DatabaseSettings(_Section):

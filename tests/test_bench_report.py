@@ -128,3 +128,27 @@ def test_quick_check_fails_when_stats_miss_the_target(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         report.check_quick(r)
     assert "stats: slowest query p95 250.0 ms > 200 ms" in capsys.readouterr().err
+
+
+def ws_results(ws_bytes: float) -> dict[str, Any]:
+    def system(p50: float, kb: float, cpu: float | None) -> dict[str, Any]:
+        return {"p50_ms": p50, "p90_ms": p50 * 2, "late_p50_ms": p50 * 1.1, "upstream_bytes_per_turn": kb * 1000,
+                "cpu_us_per_turn": cpu}
+    return {"turns": 40, "sessions": 5, "rounds": 3, "systems": {
+        "direct": system(0.3, 12.7, None), "lockgate-ws": system(0.9, ws_bytes, 1375.0),
+        "lockgate": system(1.2, 101.9, 1333.0)}}
+
+
+def test_websocket_session_table_and_check(capsys: pytest.CaptureFixture[str]) -> None:
+    r = results(lockgate_seq_p50=190.0, lockgate_cpu=90.0)
+    r["ws_session"] = ws_results(12.7)
+    md = report.markdown(r)
+    assert "### Codex over the Responses WebSocket (40 chained tool turns per socket, 5 sockets × 3 rounds)" in md
+    assert "| lockgate → upstream socket | 0.900 | 1.800 | 0.990 | 0.600 | 12.7 | 1375 |" in md
+    assert "| lockgate → upstream over HTTPS | 1.200 | 2.400 | 1.320 | 0.900 | 101.9 | 1333 |" in md
+    report.check_quick(r)
+    assert "0 failed" in capsys.readouterr().out
+    r["ws_session"] = ws_results(101.9)  # the bridge sent whole conversations: the smoke run fails
+    with pytest.raises(SystemExit):
+        report.check_quick(r)
+    assert "ws_session" in capsys.readouterr().err

@@ -290,3 +290,15 @@ def test_shutdown_lets_a_turn_in_flight_finish(gateway_factory: Callable[..., Ga
     assert "Application shutdown complete" in own.output()
     row = log_row(own, resp["id"])
     assert row["status"] == 200 and row["model_requested"] == "fake-slow"
+
+
+def test_compression_is_a_setting(gw: GatewayProcess, gateway_factory: Callable[..., GatewayProcess]) -> None:
+    """permessage-deflate costs more CPU than it saves on a LAN, so it is off unless asked for."""
+    offered = {"Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits"}
+    with open_ws(gw) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+    on = gateway_factory(extra="[server]\nwebsocket_compression = true\n")
+    with connect(ws_url(on), additional_headers={"Authorization": f"Bearer {on.key}", **offered},
+                 open_timeout=10, max_size=None) as ws:
+        assert "permessage-deflate" in (ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+        assert completed(turn(ws, create("gpt-5-mini", [user("compressed")])))["status"] == "completed"

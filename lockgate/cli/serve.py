@@ -52,6 +52,7 @@ def _uvicorn_options(settings: Settings) -> dict[str, Any]:
             "http": HeadCoalescingProtocol, "lifespan": "on",
             # Upgrades are always taken, so that with server.websockets off the app can answer 426.
             "ws": DrainingWebSocketProtocol, "ws_max_size": settings.server.max_body_bytes,
+            "ws_per_message_deflate": settings.server.websocket_compression,
             "access_log": False, "server_header": False, "proxy_headers": False,
             "timeout_graceful_shutdown": settings.server.shutdown_timeout, "log_level": "info"}
 
