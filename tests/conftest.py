@@ -24,7 +24,9 @@ from tests.query_data import Logged, populate
 UPSTREAM_KEY = "sk-upstream-secret-key-0123456789"
 
 
-def gateway_config(fake_url: str, extra: str = "") -> str:
+def gateway_config(fake_url: str, extra: str = "", openai_extra: str = "",
+                   claude_url: str = "http://127.0.0.1:9") -> str:
+    """The default test gateway: `fake_url` serves gpt-*/fake-*; claude-* goes to `claude_url`."""
     return f"""
 [log]
 flush_interval = 0.05
@@ -38,10 +40,12 @@ base_url = "{fake_url}"
 api_key_env = "FAKE_OPENAI_KEY"
 apis = ["responses", "chat", "embeddings"]
 models = ["gpt-*", "fake-*", "text-embedding-*"]
+{openai_extra}
 
 [providers.claude]
 type = "anthropic"
-base_url = "http://127.0.0.1:9"
+base_url = "{claude_url}"
+api_key_env = "FAKE_ANTHROPIC_KEY"
 apis = ["messages"]
 models = ["claude-*"]
 

@@ -15,8 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import UPSTREAM_KEY
-from tests.fake_config import anthropic_table
+from tests.conftest import UPSTREAM_KEY, gateway_config
 from tests.fakes.openai_upstream import FakeOpenAI
 from tests.fakes.responses_socket import SocketFrame
 from tests.gateway_proc import GatewayProcess
@@ -26,24 +25,9 @@ from tests.ws_client import completed, create, items_done, log_row, open_ws, tur
 @pytest.fixture(scope="module")
 def bridged(gateway_factory: Callable[..., GatewayProcess], fake: FakeOpenAI,
             fakes: dict[str, Any]) -> GatewayProcess:
-    return gateway_factory(config=f"""
-[log]
-flush_interval = 0.05
-
-[upstream]
-connect_timeout = 2
-read_timeout = 5
-
-[providers.openai]
-base_url = "{fake.url}"
-api_key_env = "FAKE_OPENAI_KEY"
-models = ["gpt-*", "fake-*"]
-websockets = true
-
-{anthropic_table(fakes)}
-[aliases]
-fast = "openai/gpt-5-mini"
-""", env={"FAKE_OPENAI_KEY": UPSTREAM_KEY, "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key})
+    config = gateway_config(fake.url, openai_extra="websockets = true", claude_url=fakes["anthropic"].url)
+    return gateway_factory(config=config, env={"FAKE_OPENAI_KEY": UPSTREAM_KEY,
+                                               "FAKE_ANTHROPIC_KEY": fakes["anthropic"].api_key})
 
 
 @pytest.fixture(autouse=True)
