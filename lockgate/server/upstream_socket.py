@@ -81,7 +81,7 @@ class SocketLink:
                     body: bytes, model: str, read_timeout: float) -> UpstreamTurn | None:
         """Send a turn and wait for its first event; None when it has to go over HTTPS instead."""
         chain, self.chain = self.chain, None
-        full = b'{"type":"response.create",' + body[1:]  # `body` is the turn's whole JSON object
+        full = b""  # the whole turn as a frame, made only when it has to be sent (it can be 100s of KB)
         sock = self._sockets.get(provider.name)
         delta: bytes | None = None
         if chain is not None and sock is not None and sock.last_id == chain.previous_response_id:
@@ -93,6 +93,8 @@ class SocketLink:
                 if sock is None:
                     return None
                 delta = None
+            if delta is None and not full:
+                full = b'{"type":"response.create",' + body[1:]  # `body` is the turn's whole JSON object
             sent, delta = delta or full, None
             sock.last_id = None
             try:
