@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,11 +55,27 @@ def _sqlite_on_connect(busy_timeout_ms: int, dbapi_conn: Any, _record: Any) -> N
     try:
         # busy_timeout first: switching a fresh file to WAL needs a lock another process may hold.
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cur.execute("PRAGMA journal_mode=WAL")
+        _to_wal(cur, busy_timeout_ms)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
     finally:
         cur.close()
+
+
+def _to_wal(cur: Any, busy_timeout_ms: int) -> None:
+    """`PRAGMA journal_mode=WAL`, retried: while another process switches a fresh file, SQLite can
+    answer "database is locked" at once, without waiting in the busy handler."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
