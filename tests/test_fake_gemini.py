@@ -129,7 +129,12 @@ def test_auth_errors(fake: FakeGemini) -> None:
 def test_error_models(fake: FakeGemini, status: int, name: str) -> None:
     r = post(fake, f"fake-error-{status}", HELLO)
     assert r.status_code == status
-    assert r.json() == {"error": {"code": status, "message": f"fake upstream error {status}", "status": name}}
+    err = r.json()["error"]
+    assert (err["code"], err["status"]) == (status, name) and err["message"].endswith(f"fake upstream error {status}")
+    if status == 429:  # a per-minute quota, as Gemini reports it: the retry delay in the body's details
+        assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20.5s"} in err["details"]
+    else:
+        assert "details" not in err
 
 
 def call_turn(name: str = "get_weather", **extra: Any) -> dict[str, Any]:

@@ -360,6 +360,10 @@ def test_provider_errors_are_retold_in_the_callers_shape(gw: GatewayProcess) -> 
                                        messages=[{"role": "user", "content": "hi"}])
     assert an.value.status_code == 429
     assert isinstance(an.value.body, dict) and an.value.body["error"]["type"] == "rate_limit_error"
+    assert an.value.response.headers["retry-after"] == "21"  # Gemini's RetryInfo of 20.5 s
+    with pytest.raises(openai.RateLimitError) as rl:
+        _openai(gw).responses.create(model="gem/fake-error-429", input="hi")
+    assert rl.value.response.headers["retry-after"] == "21" and rl.value.code == "rate_limit_exceeded"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

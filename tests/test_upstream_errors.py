@@ -41,3 +41,17 @@ def test_error_kinds_and_both_shapes(status: int, body: object, kind: str, opena
     assert anthropic["type"] == "error" and anthropic["error"]["type"] == anthropic_type
     assert err.openai_status() == (503 if status == 529 else 429 if kind == "quota" else status)
     assert err.status == status
+
+
+@pytest.mark.parametrize(("delay", "header", "expected"), [
+    ("20.5s", None, "21"), ("3s", None, "3"), ("3s", "9", "9"), ("soon", None, None), (None, None, None)])
+def test_gemini_retry_info_becomes_retry_after(delay: str | None, header: str | None, expected: str | None) -> None:
+    """Gemini puts the delay in the body (google.rpc.RetryInfo); a Retry-After header still wins."""
+    details: list[dict[str, object]] = [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []}]
+    if delay is not None:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay})
+    body = {"error": {"code": 429, "message": "You exceeded your current quota, please check your plan.",
+                      "status": "RESOURCE_EXHAUSTED", "details": details}}
+    err = from_upstream(429, orjson.dumps(body), "gem", retry_after=header)
+    assert err.kind == "rate_limit" and err.retry_after == expected

@@ -9,6 +9,7 @@ quota error becomes 429 insufficient_quota, as OpenAI sends it).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -58,30 +59,47 @@ _ANTHROPIC_TYPES = {"rate_limit": "rate_limit_error", "invalid": "invalid_reques
 
 
 def from_upstream(status: int, body: bytes, provider: str, retry_after: str | None = None) -> UpstreamStatus:
-    message, hint = _read(body)
+    message, hint, delay = _read(body)
     if not message:
         message = f"Provider `{provider}` answered with status {status}."
-    return UpstreamStatus(status, message, kind=_kind(status, message, hint), retry_after=retry_after)
+    return UpstreamStatus(status, message, kind=_kind(status, message, hint), retry_after=retry_after or delay)
 
 
-def _read(body: bytes) -> tuple[str, str]:
-    """(message, type-or-code hint) from OpenAI, Anthropic, Gemini or Bedrock error bodies."""
+def _read(body: bytes) -> tuple[str, str, str | None]:
+    """(message, type-or-code hint, retry delay in seconds) from OpenAI, Anthropic, Gemini or Bedrock
+    error bodies."""
     try:
         data: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body[:500].decode("utf-8", "replace").strip(), ""
+        return body[:500].decode("utf-8", "replace").strip(), "", None
     if isinstance(data, list) and data:  # Gemini streams and some hosts wrap errors in a list
         data = data[0]
     if not isinstance(data, dict):
-        return "", ""
+        return "", "", None
     err = data.get("error", data)
     if isinstance(err, str):
-        return err, ""
+        return err, "", None
     if not isinstance(err, dict):
-        return "", ""
+        return "", "", None
     message = err.get("message") or err.get("Message") or data.get("message") or ""
     hint = err.get("type") or err.get("status") or err.get("code") or data.get("__type") or ""
-    return str(message), str(hint)
+    return str(message), str(hint), _retry_delay(err.get("details"))
+
+
+_DELAY_RE = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+def _retry_delay(details: Any) -> str | None:
+    """Google's RetryInfo (`"retryDelay": "21.5s"` in a Gemini error's details) as Retry-After seconds:
+    Gemini sends it in the body only, and OpenAI and Anthropic clients wait on the header."""
+    if not isinstance(details, list):
+        return None
+    for d in details:
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            m = _DELAY_RE.match(str(d.get("retryDelay", "")))
+            if m:
+                return str(math.ceil(float(m.group(1))))
+    return None
 
 
 def _kind(status: int, message: str, hint: str) -> str:

@@ -42,6 +42,15 @@ _UNREGISTERED = ("Method doesn't allow unregistered callers (callers without est
                  "Please use API Key or other form of API consumer identity to call this API.")
 
 
+_RATE_LIMIT_DETAILS: list[Json] = [
+    {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier", "quotaValue": "15"}]},
+    {"@type": "type.googleapis.com/google.rpc.Help", "links": [
+        {"description": "Learn more about Gemini API quotas", "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "20.5s"}]
+
+
 def error_body(code: int, message: str, details: list[Json] | None = None) -> bytes:
     err: Json = {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}
     if details:
@@ -109,6 +118,9 @@ class FakeGemini(LoopbackServer):
             return self._error(404, f"Method {method!r} not found.")
         if model.startswith("fake-error-"):
             status = int(model.rsplit("-", 1)[1])
+            if status == 429:  # what Gemini sends for a per-minute quota: the delay in the body only
+                return self._error(429, "You exceeded your current quota, please check your plan and billing "
+                                        "details. fake upstream error 429", _RATE_LIMIT_DETAILS)
             return self._error(status, f"fake upstream error {status}")
         try:
             body = normalize(orjson.loads(rec.body))
