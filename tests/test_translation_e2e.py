@@ -459,3 +459,24 @@ def test_context_overflow_reaches_codex_as_context_length_exceeded(gw: GatewayPr
     with pytest.raises(openai.BadRequestError) as exc:
         _openai(gw).responses.create(model="claude-too-long", input="hi")
     assert isinstance(exc.value.body, dict) and exc.value.body["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_usage_is_estimated_and_marked_when_the_provider_sends_none(gw: GatewayProcess, stream: bool) -> None:
+    """Agents budget their context by usage (Codex compacts on it): a provider that reports none
+    still gets real-looking numbers, said to be estimates in the answer and in the log row."""
+    raw = _openai(gw).responses.with_raw_response.create(model="local-qwen3-nousage", stream=stream,
+                                                         input="please count the words of this question")
+    if stream:
+        events = list(raw.parse())
+        assert events[-1].type == "response.completed"
+        usage = events[-1].response.usage
+    else:
+        assert raw.headers["lockgate-usage"] == "estimated"
+        usage = raw.parse().usage
+    assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
+    row = gw.row(raw.headers["lockgate-request-id"])
+    assert bool(row["usage_estimated"]) and row["input_tokens"] == usage.input_tokens
+    real = _openai(gw).responses.with_raw_response.create(model="local-qwen3", input="the same, with usage")
+    assert "lockgate-usage" not in real.headers
+    assert not gw.row(real.headers["lockgate-request-id"])["usage_estimated"]

@@ -62,6 +62,7 @@ class RequestRow(msgspec.Struct, kw_only=True):
     provider_api: str | None  # the API the provider was sent; differs from `api` when translated
     translated: bool  # decoded and re-encoded for the provider, not passed through
     dropped_tools: list[str]  # built-in tools left out because the provider cannot run them
+    usage_estimated: bool  # the provider sent no usage: the tokens (and cost) are lockgate's estimate
 
 
 class RequestList(msgspec.Struct, kw_only=True):
@@ -99,6 +100,7 @@ def _row_values(row: dict[str, Any]) -> dict[str, Any]:
     out["key_source"] = out["key_source"] or "gateway"
     out["translated"] = bool(out["translated"])
     out["dropped_tools"] = out["dropped_tools"] or []
+    out["usage_estimated"] = bool(out["usage_estimated"])
     return out
 
 

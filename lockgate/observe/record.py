@@ -81,6 +81,7 @@ class LogRecord:
     provider_api: str | None = None  # the API the provider was sent (differs from `api` when translated)
     translated: bool = False  # decoded and re-encoded (formats/), not passed through
     dropped_tools: list[str] = field(default_factory=list)  # built-in tools left out for the provider
+    usage_estimated: bool = False  # the provider sent no usage; the tokens are lockgate's estimate
     traceparent: str | None = None  # W3C trace context sent by the caller: the parent of the request's span
 
     def approx_size(self) -> int:

@@ -398,6 +398,7 @@ def _usage(rec: LogRecord, usage: ir.Usage | None) -> None:
     rec.cached_input_tokens, rec.cache_write_tokens = usage.cached_input_tokens, usage.cache_write_tokens
     rec.cache_write_1h_tokens, rec.reasoning_tokens = usage.cache_write_1h_tokens, usage.reasoning_tokens
     rec.total_tokens = usage.input_tokens + usage.output_tokens
+    rec.usage_estimated = usage.estimated
 
 
 def _headers(forward: list[tuple[str, str]], target_format: str) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ __all__ = ["begin_write", "database_url_for", "migrate", "open_engine"]
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions (a test keeps the two in step). Knowing it lets
 # a start-up with a current schema skip importing Alembic, a tenth of the cold start.
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 # Postgres advisory lock key that serialises migrate() across processes (any fixed bigint).
 _PG_MIGRATE_LOCK = 0x6C6F636B67617465 & 0x7FFFFFFFFFFFFFFF
 _MIGRATE_BUSY_TIMEOUT_MS = 120_000

@@ -65,6 +65,7 @@ def _request_values(rec: LogRecord, has_bodies: bool) -> tuple[Any, ...]:
         dict(meta.properties), rec.user_agent, rec.client_ip, rec.request_bytes, rec.response_bytes, has_bodies,
         rec.source, rec.priced_model, rec.cost_status, rec.cache_write_1h_tokens, rec.key_source,
         rec.provider_api or (rec.api if rec.provider else None), rec.translated, rec.dropped_tools or None,
+        rec.usage_estimated,
     )
 
 

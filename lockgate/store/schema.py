@@ -71,6 +71,8 @@ requests = sa.Table(
     sa.Column("provider_api", sa.String),  # the API the provider was sent (differs from `api` when translated)
     sa.Column("translated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("dropped_tools", _JSON),  # built-in tools left out for the provider (formats/fit.py)
+    # The provider sent no usage and lockgate estimated the tokens (translated paths; server/translate.py).
+    sa.Column("usage_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 sa.Index("ix_requests_ts_id", requests.c.ts, requests.c.id)

@@ -13,7 +13,8 @@ string `input` gets a small apply_patch-style patch), a text quoting the tool re
 the last messages are tool results, otherwise a greeting. Models: `fake-args-at-end`
 streams the call with empty argument pieces and the whole arguments in the last delta
 (as OpenRouter does), `fake-reasoning` adds `reasoning_content`, `fake-error-<status>`
-fails. Streams end with a usage chunk when `stream_options.include_usage` is set.
+fails. Streams end with a usage chunk when `stream_options.include_usage` is set; models ending in
+`-nousage` never report usage (as some local servers do).
 """
 
 from __future__ import annotations
@@ -270,7 +271,8 @@ def completion(body: Json, answer: Answer) -> Json:
     return {"id": _ids(body), "object": "chat.completion", "created": CREATED, "model": body["model"],
             "choices": [{"index": 0, "message": message, "logprobs": None,
                          "finish_reason": "tool_calls" if answer.call else "stop"}],
-            "usage": _usage(body, answer), "system_fingerprint": "fp_fake"}
+            "usage": None if body["model"].endswith("-nousage") else _usage(body, answer),
+            "system_fingerprint": "fp_fake"}
 
 
 def _pieces(text: str, size: int = 8) -> list[str]:
@@ -278,7 +280,8 @@ def _pieces(text: str, size: int = 8) -> list[str]:
 
 
 def chunks(body: Json, answer: Answer) -> list[Json]:
-    include_usage = (body.get("stream_options") or {}).get("include_usage") is True
+    include_usage = (body.get("stream_options") or {}).get("include_usage") is True and not (
+        body["model"].endswith("-nousage"))
     head = {"id": _ids(body), "object": "chat.completion.chunk", "created": CREATED, "model": body["model"],
             "system_fingerprint": "fp_fake"}
 
