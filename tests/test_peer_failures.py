@@ -4,7 +4,13 @@ Everything runs through a real lockgate process (`tgw`, conftest.py) in front of
 validate the way the real APIs do. Model names pick the provider: `gpt-*` OpenAI (native
 Responses and chat), `resp-*` an OpenAI host that speaks only Responses, `claude-*`
 Anthropic, `gemini-*` Gemini, `local-*` a strict chat-only host, `bedrock-*` Bedrock.
-Not here: #8 and #19 (the WebSocket mode, issue 7), #21's GitHub Copilot provider itself
+Elsewhere: #8 (the WebSocket warm-up and model-less frames) is tests/test_responses_ws.py
+(`test_prewarm_makes_no_upstream_call`, `test_codex_exec_session_replayed`,
+`test_chained_session_any_provider`) and the real Codex over WebSocket in tests/test_codex_cli.py;
+#19 (`previous_response_not_found` after idle) is tests/test_ws_upstream.py
+(`test_upstream_closing_idle_socket_is_reopened`, `test_lost_chain_is_sent_whole`,
+`test_connection_limit_opens_a_new_socket`: the client never sees the upstream's lost state).
+Not here: #21's GitHub Copilot provider itself
 (its cause, a Claude Code request a chat host rejects, is #21 below) and #24 (lockgate
 does not intercept web search; the tool is left out and named, as in #12/#24 below).
 """
