@@ -21,7 +21,8 @@ def digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _text_of(content: Any) -> str:
+def text_of(content: Any) -> str:
+    """Text of a string or a list of parts in any of the APIs' shapes."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -34,7 +35,7 @@ def last_user_text(items: Any) -> str:
         return items
     for item in reversed(items or []):
         if isinstance(item, dict) and item.get("role") == "user":
-            return _text_of(item.get("content"))
+            return text_of(item.get("content"))
     return ""
 
 
@@ -84,7 +85,7 @@ def response_output(body: dict[str, Any], h: str) -> list[dict[str, Any]]:
 def response_object(body: dict[str, Any], status: str = "completed") -> dict[str, Any]:
     h = digest(body)
     output = response_output(body, h)
-    text = " ".join(_text_of(o.get("content")) for o in output if o["type"] == "message")
+    text = " ".join(text_of(o.get("content")) for o in output if o["type"] == "message")
     inp, cached, outp, reasoning = usage_numbers(body, text)
     return {
         "id": f"resp_{h[:32]}", "object": "response", "created_at": CREATED, "status": status,

@@ -111,15 +111,6 @@ def decide(steps: list[Step]) -> Move:
     return Move(text=FINAL)
 
 
-def _text(content: Any) -> str:
-    """Text of a string or a list of parts in any of the APIs' shapes."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
 def steps_from_responses(items: Any) -> list[Step]:
     if isinstance(items, str):
         return [Step("user", items)]
@@ -127,11 +118,11 @@ def steps_from_responses(items: Any) -> list[Step]:
     for it in items or []:
         kind, role = it.get("type", "message"), it.get("role")
         if kind == "message" and role in ("user", "assistant"):
-            steps.append(Step(role, _text(it.get("content"))))
+            steps.append(Step(role, P.text_of(it.get("content"))))
         elif kind in ("function_call", "custom_tool_call"):
             steps.append(Step("call", str(it.get("name"))))
         elif kind in ("function_call_output", "custom_tool_call_output"):
-            steps.append(Step("result", _text(it.get("output"))))
+            steps.append(Step("result", P.text_of(it.get("output"))))
     return steps
 
 
@@ -140,18 +131,18 @@ def steps_from_chat(messages: list[Json]) -> list[Step]:
     for m in messages:
         role = m.get("role")
         if role == "user":
-            steps.append(Step("user", _text(m.get("content"))))
+            steps.append(Step("user", P.text_of(m.get("content"))))
         elif role == "assistant":
-            if text := _text(m.get("content")).strip():
+            if text := P.text_of(m.get("content")).strip():
                 steps.append(Step("assistant", text))
             steps += [Step("call", str(c["function"]["name"])) for c in m.get("tool_calls") or []]
         elif role == "tool":
-            steps.append(Step("result", _text(m.get("content"))))
+            steps.append(Step("result", P.text_of(m.get("content"))))
     return steps
 
 
 class _Texts:
-    """Adjacent text parts of one message become one step, as `_text` joins a Responses message's
+    """Adjacent text parts of one message become one step, as `P.text_of` joins a Responses message's
     parts: a translator keeps Codex's many `input_text` parts (the guardian's request has ~20) as
     separate blocks, and the script reads a message as a whole."""
 
@@ -183,7 +174,7 @@ def steps_from_anthropic(messages: list[Json]) -> list[Step]:
             if kind == "tool_use":
                 steps.append(Step("call", str(b.get("name"))))
             elif kind == "tool_result":
-                steps.append(Step("result", _text(b.get("content"))))
+                steps.append(Step("result", P.text_of(b.get("content"))))
         texts.flush()
     return steps
 
