@@ -143,7 +143,7 @@ def rows(n: int, days: int = 30, end: float | None = None, seed: int = 1, users:
             *tokens, cost, f"resp_{rid[-12:]}" if api == "responses" and ok else None, f"req_{rid[:8]}",
             session_id, session_path, session_name, user, orjson.dumps(props).decode(), "codex/0.50",
             "10.0.0.7", 2000 + int(rand() * 8000), 1200 + int(rand() * 5000), False, "proxy", m.name, cost_status,
-            0 if tokens[3] is not None else None, "gateway", api, False, None))
+            0 if tokens[3] is not None else None, "gateway", api, False, None, False))
     return out
 
 
