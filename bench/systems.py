@@ -172,7 +172,7 @@ base_url = "{mock_url}/v1"
 api_key_env = "MOCK_KEY"
 apis = ["responses", "chat", "embeddings"]
 models = ["mock-*"]
-websockets = {"true" if name == "lockgate-ws" else "false"}
+{"websockets = true" if name == "lockgate-ws" else ""}
 """)
     engine = open_engine(f"sqlite:///{data / 'lockgate.db'}")
     migrate(engine)
